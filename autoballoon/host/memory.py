@@ -1,0 +1,157 @@
+"""Host memory behind the guests: lazy backing, host reclaim and host swap (double paging).
+
+Guest RAM is anonymous memory of the QEMU process. A guest frame is backed by a host page on
+its first touch (an EPT violation: ``handle_mm_fault`` on the host); inflating the balloon and
+free page reporting drop the backing (``MADV_DONTNEED`` in QEMU's ``balloon_inflate_page`` and
+``virtio_balloon_handle_report``). When host free memory falls below its watermarks, host
+reclaim swaps backed guest frames out to host swap; a guest touching such a frame stalls on a
+host swap-in — the guest cannot see it.
+
+Simplifications (documented choices):
+- host reclaim is a CLOCK (second chance) over all guest frames using the EPT accessed bit,
+  standing in for the host's anon LRU of the QEMU processes; frames the guest has freed but the
+  host still backs look cold and are swapped first, as on a real host;
+- host kswapd runs concurrently at ``kswapd_scan_ns`` per scanned frame plus swap write time;
+  the host's vmpressure levels come from its reclaim efficiency, critical when a pass fails;
+- host memory other than guest RAM (QEMU, host kernel) is left out of ``memory``.
+"""
+from autoballoon._jit import kernel
+from autoballoon.mm import vmpressure as vmp
+from autoballoon.mm.constants import (
+    DEF_PRIORITY, F_HSWAPPED, F_HYOUNG, F_PRESENT, H_ALLOCSTALL, H_CLOCK_HAND, H_FAULT_NS,
+    H_HOST_SWAPPED, H_KSWAPD_AWAKE, H_KSWAPD_CLOCK, H_KSWAPD_SCAN_NS, H_KSWAPD_WAKE, H_NFRAMES,
+    H_NR_FREE, H_OOM_KILL, H_PGFAULT, H_PGSCAN, H_PGSTEAL, H_PSWPIN, H_PSWPOUT, H_SWAP_NS_PER_PAGE,
+    H_SWAP_READ_NS, H_SWAP_TOTAL, H_SWAP_USED, H_SWAP_WRITE_NS, H_WMARK_HIGH, H_WMARK_LOW,
+    H_WMARK_MIN, HOST_FAULTS, HOST_SWAPIN_STALLS, S_ALIVE, SWAP_CLUSTER_MAX)
+
+ALIVE_KILLED = -1
+
+
+@kernel
+def host_shrink(m, nr_to_reclaim):
+    """One host reclaim pass: CLOCK over backed frames until nr_to_reclaim are swapped out.
+
+    Returns (reclaimed, cost_ns). Gives up after two sweeps' worth of scanning or when host
+    swap is full.
+    """
+    n = m.H[H_NFRAMES]
+    hand = m.H[H_CLOCK_HAND]
+    scanned = 0
+    reclaimed = 0
+    steps = 0
+    while reclaimed < nr_to_reclaim and steps < 2 * n:
+        if m.H[H_SWAP_USED] >= m.H[H_SWAP_TOTAL]:
+            break
+        f = m.fref[hand]
+        if f & F_PRESENT:
+            scanned += 1
+            if f & F_HYOUNG:
+                m.fref[hand] = f & ~F_HYOUNG
+            else:
+                m.fref[hand] = (f & ~F_PRESENT) | F_HSWAPPED
+                m.H[H_SWAP_USED] += 1
+                m.H[H_NR_FREE] += 1
+                m.H[H_HOST_SWAPPED] += 1
+                reclaimed += 1
+        hand += 1
+        if hand == n:
+            hand = 0
+        steps += 1
+    m.H[H_CLOCK_HAND] = hand
+    m.H[H_PGSCAN] += scanned
+    m.H[H_PGSTEAL] += reclaimed
+    m.H[H_PSWPOUT] += reclaimed
+    prio = DEF_PRIORITY if reclaimed > 0 else 0
+    vmp.host_vmpressure(m, scanned, reclaimed, prio)
+    cost = scanned * m.H[H_KSWAPD_SCAN_NS]
+    if reclaimed:
+        cost += m.H[H_SWAP_WRITE_NS] + reclaimed * m.H[H_SWAP_NS_PER_PAGE]
+    return reclaimed, cost
+
+
+@kernel
+def host_kswapd(m, now):
+    """Host kswapd, run up to ``now``: passes of max(high, 32) pages until free >= high."""
+    while m.H[H_KSWAPD_AWAKE] and m.H[H_KSWAPD_CLOCK] < now:
+        if m.H[H_NR_FREE] >= m.H[H_WMARK_HIGH]:
+            m.H[H_KSWAPD_AWAKE] = 0
+            break
+        target = max(m.H[H_WMARK_HIGH] - m.H[H_NR_FREE], SWAP_CLUSTER_MAX)
+        reclaimed, cost = host_shrink(m, target)
+        m.H[H_KSWAPD_CLOCK] += max(cost, m.H[H_KSWAPD_SCAN_NS])
+        if reclaimed == 0:
+            m.H[H_KSWAPD_AWAKE] = 0
+
+
+@kernel
+def wakeup_host_kswapd(m, now):
+    if not m.H[H_KSWAPD_AWAKE]:
+        m.H[H_KSWAPD_AWAKE] = 1
+        m.H[H_KSWAPD_WAKE] += 1
+        if m.H[H_KSWAPD_CLOCK] < now:
+            m.H[H_KSWAPD_CLOCK] = now
+
+
+@kernel
+def host_touch(m, g, pfn, now):
+    """A guest access reaches a frame the host does not back: host fault, maybe swap-in.
+
+    Returns the stall in ns, or -1 when the host is out of memory and swap (the host OOM
+    killer then kills this guest's QEMU process: the guest is marked killed).
+    """
+    f = m.fref[pfn]
+    if f & F_PRESENT:
+        return 0
+    m.H[H_PGFAULT] += 1
+    m.V[g, HOST_FAULTS] += 1
+    stall = m.H[H_FAULT_NS]
+    host_kswapd(m, now)
+    if m.H[H_NR_FREE] <= m.H[H_WMARK_LOW]:
+        wakeup_host_kswapd(m, now)
+        host_kswapd(m, now + 1)
+    if m.H[H_NR_FREE] <= m.H[H_WMARK_MIN]:
+        m.H[H_ALLOCSTALL] += 1
+        reclaimed, cost = host_shrink(m, SWAP_CLUSTER_MAX)
+        stall += cost
+    if m.H[H_NR_FREE] <= 0:
+        m.H[H_OOM_KILL] += 1
+        m.S[g, S_ALIVE] = ALIVE_KILLED
+        return -1
+    if f & F_HSWAPPED:
+        stall += host_swapin(m, g, pfn)
+    else:
+        m.H[H_NR_FREE] -= 1
+    m.fref[pfn] |= F_PRESENT | F_HYOUNG
+    return stall
+
+
+@kernel
+def host_swapin(m, g, pfn):
+    """Read a host-swapped guest frame back into a host page; returns the time it takes."""
+    m.H[H_PSWPIN] += 1
+    m.H[H_SWAP_USED] -= 1
+    m.H[H_HOST_SWAPPED] -= 1
+    m.H[H_NR_FREE] -= 1
+    m.V[g, HOST_SWAPIN_STALLS] += 1
+    m.fref[pfn] = (m.fref[pfn] & ~F_HSWAPPED) | F_PRESENT
+    return m.H[H_SWAP_READ_NS] + m.H[H_SWAP_NS_PER_PAGE]
+
+
+@kernel
+def host_readback(m, g, pfn):
+    """Double paging: the guest writing a page out first makes the host read it back in."""
+    if m.fref[pfn] & F_HSWAPPED:
+        return host_swapin(m, g, pfn)
+    return 0
+
+
+@kernel
+def host_drop(m, pfn):
+    """MADV_DONTNEED on a guest frame: the host frees its page or its swap slot."""
+    f = m.fref[pfn]
+    if f & F_PRESENT:
+        m.H[H_NR_FREE] += 1
+    if f & F_HSWAPPED:
+        m.H[H_SWAP_USED] -= 1
+        m.H[H_HOST_SWAPPED] -= 1
+    m.fref[pfn] = f & ~(F_PRESENT | F_HSWAPPED | F_HYOUNG)

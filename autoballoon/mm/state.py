@@ -1,0 +1,107 @@
+"""The machine's state as struct-of-arrays NumPy, one array per page field.
+
+Every guest's frames (struct page), virtual pages (PTEs of the workload's address space) and
+swap slots live in shared arrays at per-guest offsets (``P[g, P_FRAME_BASE]`` ...), so one set
+of numba kernels serves a machine of many guests and the host can scan all guest frames.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from autoballoon.mm.constants import (
+    HOST_EVENTS_MAX, NR_HOST, NR_LRU_LISTS, NR_PARAMS, NR_STATE, NR_STATS_TAGS,
+    NR_VMSTAT, PAGEBLOCK_ORDER)
+
+MachineState = namedtuple("MachineState", [
+    # frames (struct page / folio), global pfn
+    "pflags", "fref", "lru_next", "lru_prev", "rmap", "fguest", "balloon_pfns",
+    # virtual pages of the workloads, global vpn
+    "pte", "swp", "vflags", "shadow",
+    # swap slots, global slot number -> vpn
+    "slot_owner",
+    # free page reporting, one entry per 2 MiB block of guest frames
+    "blk_nfree", "blk_since", "blk_reported",
+    # per-guest tables
+    "P", "S", "V", "lru_head", "lru_tail", "lru_size", "stats",
+    # host
+    "H", "host_events",
+    # workloads: traces (concatenated) and phase programs
+    "wl_kind", "wl_loop", "wl_speed", "wl_start", "wl_end",
+    "tr_gap", "tr_page", "tr_op",
+    "ph_offset", "ph_len", "ph_pattern", "ph_duration", "ph_passes", "ph_think", "ph_wfrac",
+    "ph_cdf_start", "zipf_cdf",
+])
+
+BLOCK_PAGES = 1 << PAGEBLOCK_ORDER
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
+             trace_len: int = 0, nphases: int = 0, cdf_len: int = 0) -> MachineState:
+    """Zeroed state for guests of the given sizes; per-guest offsets are filled in P.
+
+    Guest frame ranges are aligned to 2 MiB blocks so a pageblock never spans two guests.
+    """
+    from autoballoon.mm import constants as c
+    G = len(nframes)
+    fbase = np.zeros(G + 1, np.int64)
+    for g, n in enumerate(nframes):
+        fbase[g + 1] = fbase[g] + _align(n, BLOCK_PAGES)
+    vbase = np.concatenate([[0], np.cumsum(nvpages)]).astype(np.int64)
+    sbase = np.concatenate([[0], np.cumsum(nslots)]).astype(np.int64)
+    NF, NV, NS = int(fbase[-1]), int(vbase[-1]), int(sbase[-1])
+    P = np.zeros((G, NR_PARAMS), np.int64)
+    P[:, c.P_FRAME_BASE] = fbase[:-1]
+    P[:, c.P_NFRAMES] = nframes
+    P[:, c.P_VPAGE_BASE] = vbase[:-1]
+    P[:, c.P_NVPAGES] = nvpages
+    P[:, c.P_SWAP_BASE] = sbase[:-1]
+    P[:, c.P_NSLOTS] = nslots
+    P[:, c.P_BLOCK_BASE] = fbase[:-1] // BLOCK_PAGES
+    P[:, c.P_NBLOCKS] = [(n + BLOCK_PAGES - 1) // BLOCK_PAGES for n in nframes]
+    fguest = np.zeros(NF, np.uint16)
+    for g in range(G):
+        fguest[fbase[g]:fbase[g + 1]] = g
+    return MachineState(
+        pflags=np.zeros(NF, np.uint16), fref=np.zeros(NF, np.uint8),
+        lru_next=np.full(NF, -1, np.int32), lru_prev=np.full(NF, -1, np.int32),
+        rmap=np.full(NF, -1, np.int32), fguest=fguest,
+        balloon_pfns=np.full(NF, -1, np.int32),
+        pte=np.full(NV, -1, np.int32), swp=np.full(NV, -1, np.int32),
+        vflags=np.zeros(NV, np.uint8), shadow=np.full(NV, -1, np.int32),
+        slot_owner=np.full(NS, -1, np.int32),
+        blk_nfree=np.zeros(NF // BLOCK_PAGES, np.int32),
+        blk_since=np.full(NF // BLOCK_PAGES, -1, np.int64),
+        blk_reported=np.zeros(NF // BLOCK_PAGES, np.uint8),
+        P=P, S=np.zeros((G, NR_STATE), np.int64), V=np.zeros((G, NR_VMSTAT), np.int64),
+        lru_head=np.full((G, NR_LRU_LISTS), -1, np.int32),
+        lru_tail=np.full((G, NR_LRU_LISTS), -1, np.int32),
+        lru_size=np.zeros((G, NR_LRU_LISTS), np.int64),
+        stats=np.zeros((G, NR_STATS_TAGS), np.int64),
+        H=np.zeros(NR_HOST, np.int64), host_events=np.zeros(HOST_EVENTS_MAX, np.int8),
+        wl_kind=np.zeros(G, np.int64), wl_loop=np.zeros(G, np.int64),
+        wl_speed=np.ones(G, np.float64),
+        wl_start=np.zeros(G, np.int64), wl_end=np.zeros(G, np.int64),
+        tr_gap=np.zeros(trace_len, np.int64), tr_page=np.zeros(trace_len, np.int64),
+        tr_op=np.zeros(trace_len, np.uint8),
+        ph_offset=np.zeros(nphases, np.int64), ph_len=np.zeros(nphases, np.int64),
+        ph_pattern=np.zeros(nphases, np.int64), ph_duration=np.zeros(nphases, np.int64),
+        ph_passes=np.zeros(nphases, np.int64), ph_think=np.zeros(nphases, np.int64),
+        ph_wfrac=np.zeros(nphases, np.float64), ph_cdf_start=np.full(nphases, -1, np.int64),
+        zipf_cdf=np.zeros(cdf_len, np.float64),
+    )
+
+
+def bytes_per_page(m: MachineState) -> float:
+    """Model state per simulated page (frames + virtual pages + swap slots), in bytes."""
+    per_page = [m.pflags, m.fref, m.lru_next, m.lru_prev, m.rmap, m.fguest, m.balloon_pfns,
+                m.pte, m.swp, m.vflags, m.shadow, m.slot_owner]
+    total = sum(a.nbytes for a in per_page)
+    return total / max(1, len(m.pte))
+
+

@@ -1,0 +1,40 @@
+"""Zone watermarks, computed once at boot as the kernel does.
+
+Mirrors ``init_per_zone_wmark_min`` and ``__setup_per_zone_wmarks`` (mm/page_alloc.c) for a
+single zone per guest. Simplification: one zone (no ZONE_DMA32/NORMAL split, no lowmem_reserve),
+so ``totalreserve_pages`` is the high watermark.
+"""
+import math
+
+from autoballoon.mm.constants import PAGE_SIZE
+
+
+def int_sqrt(x: int) -> int:
+    """lib/math/int_sqrt.c: floor(sqrt(x)) for non-negative integers."""
+    return math.isqrt(int(x))
+
+
+def min_free_kbytes(managed_pages: int) -> int:
+    """init_per_zone_wmark_min: int_sqrt(lowmem_kbytes * 16), clamped to [128, 262144]."""
+    lowmem_kbytes = managed_pages * (PAGE_SIZE // 1024)
+    return min(max(int_sqrt(lowmem_kbytes * 16), 128), 262144)
+
+
+def watermarks(managed_pages: int, watermark_scale_factor: int = 10,
+               min_kbytes: int | None = None) -> tuple[int, int, int]:
+    """__setup_per_zone_wmarks: (min, low, high) in pages.
+
+    min = min_free_kbytes in pages; delta = max(min/4, managed * wsf / 10000);
+    low = min + delta; high = low + delta.
+    """
+    if min_kbytes is None:
+        min_kbytes = min_free_kbytes(managed_pages)
+    wmin = min_kbytes >> (12 - 10)
+    delta = max(wmin >> 2, managed_pages * watermark_scale_factor // 10000)
+    return wmin, wmin + delta, wmin + 2 * delta
+
+
+def inactive_ratio(lru_pages: int) -> int:
+    """inactive_is_low(): int_sqrt(10 * gb) where gb is the list pair's size in GiB, else 1."""
+    gb = lru_pages >> (30 - 12)
+    return int_sqrt(10 * gb) if gb else 1

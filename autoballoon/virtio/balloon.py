@@ -1,0 +1,229 @@
+"""The guest's virtio_balloon driver.
+
+Mirrors drivers/virtio/virtio_balloon.c: ``towards_target``, ``fill_balloon`` and
+``leak_balloon`` (at most VIRTIO_BALLOON_ARRAY_PFNS_MAX = 256 pfns per message),
+``update_balloon_size`` (``actual`` back to the host), ``update_balloon_stats`` (the 16 stats
+tags, refreshed when the host polls), ``virtio_balloon_oom_notify`` (DEFLATE_ON_OOM: 256 pages
+per OOM invocation), free page reporting (mm/page_reporting.c: 2 MiB blocks free for
+PAGE_REPORTING_DELAY = 2 s are reported and the host drops their backing), and the 2012 RFC's
+AUTO_BALLOON shrinker, as posted ("rfc") and corrected ("fixed"):
+  - rfc: ``mutex_trylock(balloon_lock)`` fails (-1 / SHRINK_STOP) while the balloon work holds
+    the lock across fill_balloon's 200 ms "Out of puff!" sleep, and the new *target* is passed
+    to ``leak_balloon``, which takes a *count* capped at 256: up to 256 pages per 128 requested,
+    nothing once the balloon is no larger than ``nr_to_scan``;
+  - fixed: the lock is not held across the sleep and ``min(size, nr_to_scan)`` pages are leaked.
+The shrinker does not change the host's target, so the balloon work inflates again towards it.
+
+Simplifications: the work item runs one batch every ``balloon_batch_ns`` (virtqueue round trip
+and the host's madvise); inflate allocations (GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC |
+__GFP_NORETRY) may direct-reclaim once and never OOM; the host learns of deflated pages
+atomically with the guest freeing them, so MUST_TELL_HOST orders nothing here and is only
+counted (``balloon_tell_host``); no page migration (balloon compaction).
+"""
+from autoballoon._jit import kernel
+from autoballoon.host import memory as host
+from autoballoon.mm import buddy, meminfo
+from autoballoon.mm.constants import (
+    ALLOCSTALL, OOM_KILL, PAGE_SHIFT, PGFAULT, PGMAJFAULT, PGSCAN_DIRECT, PGSCAN_KSWAPD,
+    PGSTEAL_DIRECT, PGSTEAL_KSWAPD, PSWPIN, PSWPOUT, S_NR_FREE, S_STATS_CLOCK,
+    VIRTIO_BALLOON_F_STATS_VQ,
+    BALLOON_DEFLATE, BALLOON_INFLATE, BALLOON_OOM_DEFLATE, BALLOON_OUT_OF_PUFF, BALLOON_PUFF_SLEEP_NS,
+    BALLOON_REVERSALS, BALLOON_SHRINKER_BUSY, BALLOON_SHRINKER_CALLS, BALLOON_TELL_HOST,
+    FREE_PAGE_REPORTED, OOM_VBALLOON_DEFAULT_PAGES, P_AUTOBALLOON_RFC, P_BALLOON_BATCH_NS,
+    P_BLOCK_BASE, P_FEATURES, P_FRAME_BASE, P_MANAGED, P_NBLOCKS, PAGE_REPORTING_DELAY_NS,
+    PAGEBLOCK_ORDER, PG_balloon, S_BALLOON_ACTUAL, S_BALLOON_CLOCK, S_BALLOON_DIR,
+    S_BALLOON_TARGET, S_PUFF_UNTIL, S_REPORTING_CLOCK, SHRINK_STOP,
+    VIRTIO_BALLOON_ARRAY_PFNS_MAX, VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+    VIRTIO_BALLOON_F_MUST_TELL_HOST, VIRTIO_BALLOON_F_REPORTING)
+from autoballoon.mm import page_alloc
+
+BLOCK_PAGES = 1 << PAGEBLOCK_ORDER
+
+
+@kernel
+def has_feature(m, g, bit):
+    return (m.P[g, P_FEATURES] >> bit) & 1 == 1
+
+
+@kernel
+def towards_target(m, g):
+    """towards_target(): pages still to inflate (> 0) or deflate (< 0)."""
+    return m.S[g, S_BALLOON_TARGET] - m.S[g, S_BALLOON_ACTUAL]
+
+
+@kernel
+def note_direction(m, g, direction):
+    """Count inflate/deflate reversals (churn)."""
+    if m.S[g, S_BALLOON_DIR] != 0 and m.S[g, S_BALLOON_DIR] != direction:
+        m.V[g, BALLOON_REVERSALS] += 1
+    m.S[g, S_BALLOON_DIR] = direction
+
+
+@kernel
+def fill_balloon(m, g, num, now):
+    """fill_balloon(): inflate by up to num (<= 256) pages; returns pages inflated."""
+    num = min(num, VIRTIO_BALLOON_ARRAY_PFNS_MAX)
+    base = m.P[g, P_FRAME_BASE]
+    done = 0
+    for _ in range(num):
+        pfn, _stall = page_alloc.alloc_pages(m, g, page_alloc.__GFP_NORETRY, now)
+        if pfn < 0:
+            m.V[g, BALLOON_OUT_OF_PUFF] += 1
+            m.S[g, S_PUFF_UNTIL] = now + BALLOON_PUFF_SLEEP_NS
+            break
+        m.pflags[pfn] = PG_balloon
+        m.balloon_pfns[base + m.S[g, S_BALLOON_ACTUAL]] = pfn
+        m.S[g, S_BALLOON_ACTUAL] += 1
+        host.host_drop(m, pfn)
+        if not has_feature(m, g, VIRTIO_BALLOON_F_DEFLATE_ON_OOM):
+            m.P[g, P_MANAGED] -= 1          # adjust_managed_page_count(page, -1)
+        done += 1
+    if done:
+        m.V[g, BALLOON_INFLATE] += done
+        note_direction(m, g, 1)
+    return done
+
+
+@kernel
+def leak_balloon(m, g, num, now):
+    """leak_balloon(): deflate by up to num (capped at 256) pages; returns pages freed."""
+    num = min(num, VIRTIO_BALLOON_ARRAY_PFNS_MAX, m.S[g, S_BALLOON_ACTUAL])
+    base = m.P[g, P_FRAME_BASE]
+    for _ in range(num):
+        m.S[g, S_BALLOON_ACTUAL] -= 1
+        pfn = m.balloon_pfns[base + m.S[g, S_BALLOON_ACTUAL]]
+        m.balloon_pfns[base + m.S[g, S_BALLOON_ACTUAL]] = -1
+        buddy.free_frame(m, g, pfn, now)
+        if not has_feature(m, g, VIRTIO_BALLOON_F_DEFLATE_ON_OOM):
+            m.P[g, P_MANAGED] += 1
+    if num:
+        m.V[g, BALLOON_DEFLATE] += num
+        if has_feature(m, g, VIRTIO_BALLOON_F_MUST_TELL_HOST):
+            m.V[g, BALLOON_TELL_HOST] += 1
+        note_direction(m, g, -1)
+    return num
+
+
+@kernel
+def balloon_work(m, g, now):
+    """update_balloon_size_func(): one batch per balloon_batch_ns towards the target."""
+    batch = m.P[g, P_BALLOON_BATCH_NS]
+    while m.S[g, S_BALLOON_CLOCK] <= now:
+        t = m.S[g, S_BALLOON_CLOCK]
+        if t < m.S[g, S_PUFF_UNTIL]:
+            m.S[g, S_BALLOON_CLOCK] = m.S[g, S_PUFF_UNTIL]
+            continue
+        diff = towards_target(m, g)
+        if diff == 0:
+            m.S[g, S_BALLOON_CLOCK] = now + 1
+            break
+        if diff > 0:
+            fill_balloon(m, g, diff, t)
+        else:
+            leak_balloon(m, g, -diff, t)
+        m.S[g, S_BALLOON_CLOCK] = t + batch
+
+
+@kernel
+def virtballoon_oom_notify(m, g, now):
+    """virtio_balloon_oom_notify(): with DEFLATE_ON_OOM, leak 256 pages; returns pages freed."""
+    if not has_feature(m, g, VIRTIO_BALLOON_F_DEFLATE_ON_OOM):
+        return 0
+    freed = leak_balloon(m, g, OOM_VBALLOON_DEFAULT_PAGES, now)
+    m.V[g, BALLOON_OOM_DEFLATE] += freed
+    return freed
+
+
+@kernel
+def balloon_lock_held(m, g, now):
+    """The RFC holds balloon_lock across fill_balloon, including the 200 ms back-off."""
+    return m.P[g, P_AUTOBALLOON_RFC] != 0 and now < m.S[g, S_PUFF_UNTIL]
+
+
+@kernel
+def shrinker_leak(m, g, nr_to_scan, now):
+    """What the auto-balloon shrinker leaks for a request of nr_to_scan pages."""
+    nr_pages = m.S[g, S_BALLOON_ACTUAL]
+    if m.P[g, P_AUTOBALLOON_RFC]:
+        new_target = nr_pages - nr_to_scan if nr_pages > nr_to_scan else 0
+        return leak_balloon(m, g, new_target, now)   # a target where a count is expected
+    return leak_balloon(m, g, min(nr_pages, nr_to_scan), now)
+
+
+@kernel
+def balloon_shrink_old(m, g, nr_to_scan, now):
+    """The RFC's ``balloon_shrinker()`` (Linux <= 3.11 API): pages left, or -1 when busy."""
+    m.V[g, BALLOON_SHRINKER_CALLS] += 1
+    if balloon_lock_held(m, g, now):
+        m.V[g, BALLOON_SHRINKER_BUSY] += 1
+        return -1
+    if nr_to_scan and m.S[g, S_BALLOON_ACTUAL]:
+        shrinker_leak(m, g, nr_to_scan, now)
+    return m.S[g, S_BALLOON_ACTUAL]
+
+
+@kernel
+def balloon_shrinker_count(m, g):
+    """count_objects() of the auto-balloon shrinker on the mainline API."""
+    return m.S[g, S_BALLOON_ACTUAL]
+
+
+@kernel
+def balloon_shrinker_scan(m, g, nr_to_scan, now):
+    """scan_objects() of the auto-balloon shrinker on the mainline API: freed or SHRINK_STOP."""
+    m.V[g, BALLOON_SHRINKER_CALLS] += 1
+    if balloon_lock_held(m, g, now):
+        m.V[g, BALLOON_SHRINKER_BUSY] += 1
+        return SHRINK_STOP
+    return shrinker_leak(m, g, nr_to_scan, now)
+
+
+@kernel
+def page_reporting_process(m, g, now):
+    """page_reporting_process(): report whole free 2 MiB blocks, free for >= 2 s, to the host."""
+    if not has_feature(m, g, VIRTIO_BALLOON_F_REPORTING):
+        return
+    if now < m.S[g, S_REPORTING_CLOCK]:
+        return
+    m.S[g, S_REPORTING_CLOCK] = now + PAGE_REPORTING_DELAY_NS
+    b0 = m.P[g, P_BLOCK_BASE]
+    for blk in range(b0, b0 + m.P[g, P_NBLOCKS]):
+        since = m.blk_since[blk]
+        if since < 0 or m.blk_reported[blk] or now - since < PAGE_REPORTING_DELAY_NS:
+            continue
+        for pfn in range(blk * BLOCK_PAGES, (blk + 1) * BLOCK_PAGES):
+            host.host_drop(m, pfn)
+        m.blk_reported[blk] = 1
+        m.V[g, FREE_PAGE_REPORTED] += BLOCK_PAGES
+
+
+@kernel
+def update_balloon_stats(m, g):
+    """update_balloon_stats(): fill the stats virtqueue buffer (swap and memory in bytes)."""
+    v = m.V[g]
+    st = m.stats[g]
+    st[0] = v[PSWPIN] << PAGE_SHIFT                       # SWAP_IN
+    st[1] = v[PSWPOUT] << PAGE_SHIFT                      # SWAP_OUT
+    st[2] = v[PGMAJFAULT]                                 # MAJFLT
+    st[3] = v[PGFAULT] - v[PGMAJFAULT]                    # MINFLT
+    st[4] = m.S[g, S_NR_FREE] << PAGE_SHIFT               # MEMFREE
+    st[5] = meminfo.totalram_pages(m, g) << PAGE_SHIFT    # MEMTOT
+    st[6] = meminfo.si_mem_available(m, g) << PAGE_SHIFT  # AVAIL
+    st[7] = (m.lru_size[g, 2] + m.lru_size[g, 3]) << PAGE_SHIFT  # CACHES
+    st[8] = 0                                             # HTLB_PGALLOC
+    st[9] = 0                                             # HTLB_PGFAIL
+    st[10] = v[OOM_KILL]                                  # OOM_KILLS
+    st[11] = v[ALLOCSTALL]                                # ALLOC_STALL
+    st[12] = v[PGSCAN_KSWAPD]                             # ASYNC_SCAN
+    st[13] = v[PGSCAN_DIRECT]                             # DIRECT_SCAN
+    st[14] = v[PGSTEAL_KSWAPD]                            # ASYNC_RECLAIM
+    st[15] = v[PGSTEAL_DIRECT]                            # DIRECT_RECLAIM
+
+
+@kernel
+def stats_poll(m, g, now, poll_ns):
+    """The host's stats timer (QEMU guest-stats-polling-interval) asks for fresh stats."""
+    if not has_feature(m, g, VIRTIO_BALLOON_F_STATS_VQ) or now < m.S[g, S_STATS_CLOCK]:
+        return
+    update_balloon_stats(m, g)
+    m.S[g, S_STATS_CLOCK] = now + poll_ns
