@@ -23,7 +23,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m nojit tests
-	$(BIN)/python -m pytest -q --nbmake notebooks/
+	AUTOBALLOON_SMOKE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake notebooks/
 
 # Long studies that the default suite skips.
 slow: $(STAMP)

@@ -13,8 +13,8 @@ fault.
 
 Simplifications: a first anon touch allocates a page even for a read (no shared zero page);
 file pages are read from a disk with the guest's swap-device timing, one page per miss (no file
-readahead); swap readahead pages are allocated only above the low watermark (no reclaim for
-readahead); PTE dirty and PG_dirty are one bit.
+readahead); swap readahead allocations may reclaim once but never OOM (__GFP_NORETRY), and the
+reclaim time they cost is not charged to the faulting task; PTE dirty and PG_dirty are one bit.
 """
 from autoballoon._jit import kernel
 from autoballoon.host import memory as host
@@ -73,8 +73,6 @@ def swap_readahead(m, g, vpn, now):
         other = m.slot_owner[base + off]
         if other < 0 or other == vpn or m.pte[other] >= 0:
             continue
-        if m.S[g, S_NR_FREE] <= m.P[g, P_WMARK_LOW]:
-            break
         pfn, _ = page_alloc.alloc_pages(m, g, page_alloc.__GFP_NORETRY, now)
         if pfn < 0:
             break

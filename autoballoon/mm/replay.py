@@ -92,18 +92,6 @@ def phase_event(m, g, now):
 
 
 @kernel
-def trace_event(m, g):
-    """The recorded stream's next event: (page, op, gap_ns), or page -1 at the end."""
-    i = m.S[g, S_WL_CURSOR]
-    if i >= m.wl_end[g]:
-        if not m.wl_loop[g]:
-            return -1, 0, 0
-        i = m.wl_start[g]
-    m.S[g, S_WL_CURSOR] = i + 1
-    return m.tr_page[i], m.tr_op[i], np.int64(m.tr_gap[i] / m.wl_speed[g])
-
-
-@kernel
 def free_vpage(m, g, vpn, now):
     """munmap()/free() of one page: an anon page and its swap go; a file page stays cached."""
     if m.vflags[vpn] & V_FILE:
@@ -126,18 +114,70 @@ def process_exit(m, g, now):
 
 
 @kernel
+def next_event(m, g, clock):
+    """The workload's next event: (page, op, gap_ns), or page -1 when it has ended."""
+    if m.wl_kind[g] != WL_TRACE:
+        return phase_event(m, g, clock)
+    i = m.S[g, S_WL_CURSOR]
+    if i >= m.wl_end[g]:
+        if not m.wl_loop[g]:
+            return -1, 0, 0
+        i = m.wl_start[g]
+    m.S[g, S_WL_CURSOR] = i + 1
+    gap = m.tr_gap[i]
+    if m.wl_speed[g] != 1.0:
+        gap = np.int64(gap / m.wl_speed[g])
+    return m.tr_page[i], m.tr_op[i], gap
+
+
+@kernel
+def replay_hits(pte, fref, tr_page, tr_op, tr_gap, i, end, clock, until, base):
+    """The fast path over a recorded stream: consume events while they hit resident, mapped,
+    host-backed pages (only the accessed/dirty bits change). Returns (i, clock, hits) at the
+    first event that needs the slow path, at ``end`` or at ``until``.
+
+    Kept free of calls and of the state tuple so that it compiles to a tight loop.
+    """
+    hits = 0
+    while i < end and clock < until:
+        op = tr_op[i]
+        if op & (OP_SYSCALL | OP_FREE):
+            break
+        pfn = pte[base + tr_page[i]]
+        if pfn < 0:
+            break
+        f = fref[pfn]
+        if (f & F_HIT_MASK) != F_PRESENT:
+            break
+        fref[pfn] = f | F_YOUNG | F_HYOUNG | ((op & OP_WRITE) * F_DIRTY)
+        clock += tr_gap[i]
+        hits += 1
+        i += 1
+    return i, clock, hits
+
+
+@kernel
 def run_guest(m, g, until):
-    """Replay guest g's workload until its clock reaches ``until`` (or it ends or dies)."""
+    """Replay guest g's workload until its clock reaches ``until`` (or it ends or dies).
+
+    Linux's own hot path: an access to a resident, mapped, host-backed page only sets its
+    accessed and dirty bits (replay_hits for traces, inline for phases); everything else goes
+    to mm/memory.access_slow.
+    """
     base = m.P[g, P_VPAGE_BASE]
-    trace = m.wl_kind[g] == WL_TRACE
+    fast = m.wl_kind[g] == WL_TRACE and m.wl_speed[g] == 1.0
     clock = m.S[g, S_CLOCK]
     progress = 0
     stalled = 0
     while clock < until and m.S[g, S_ALIVE] == ALIVE_RUNNING:
-        if trace:
-            page, op, gap = trace_event(m, g)
-        else:
-            page, op, gap = phase_event(m, g, clock)
+        if fast:
+            i, clock, hits = replay_hits(m.pte, m.fref, m.tr_page, m.tr_op, m.tr_gap,
+                                         m.S[g, S_WL_CURSOR], m.wl_end[g], clock, until, base)
+            m.S[g, S_WL_CURSOR] = i
+            progress += hits
+            if clock >= until:
+                break
+        page, op, gap = next_event(m, g, clock)
         if page < 0:
             m.S[g, S_ALIVE] = ALIVE_FINISHED
             break

@@ -25,6 +25,8 @@ MachineState = namedtuple("MachineState", [
     "blk_nfree", "blk_since", "blk_reported",
     # per-guest tables
     "P", "S", "V", "lru_head", "lru_tail", "lru_size", "stats",
+    # scan_control and scan targets of direct reclaim (row 0) and kswapd (row 1)
+    "scratch",
     # host
     "H", "host_events",
     # workloads: traces (concatenated) and phase programs
@@ -83,6 +85,7 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
         lru_tail=np.full((G, NR_LRU_LISTS), -1, np.int32),
         lru_size=np.zeros((G, NR_LRU_LISTS), np.int64),
         stats=np.zeros((G, NR_STATS_TAGS), np.int64),
+        scratch=np.zeros((2, 16), np.int64),
         H=np.zeros(NR_HOST, np.int64), host_events=np.zeros(HOST_EVENTS_MAX, np.int8),
         wl_kind=np.zeros(G, np.int64), wl_loop=np.zeros(G, np.int64),
         wl_speed=np.ones(G, np.float64),

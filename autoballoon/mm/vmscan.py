@@ -21,7 +21,6 @@ Simplifications (each a documented choice):
   activated at once (``PageSwapBacked`` test in page_check_references), and the old
   ``shrink_slab`` semantics (mm/shrinker.py).
 """
-import numpy as np
 
 from autoballoon._jit import kernel
 from autoballoon.host import memory as host
@@ -47,13 +46,14 @@ SCAN_EQUAL, SCAN_FRACT, SCAN_ANON, SCAN_FILE = 0, 1, 2, 3
 
 
 @kernel
-def new_scan_control(nr_to_reclaim, priority, is_kswapd):
-    sc = np.zeros(NR_SC, np.int64)
+def init_scan_control(sc, nr_to_reclaim, priority, is_kswapd):
+    """Fill a scan_control. Callers take it from the machine's scratch rows (row 0 direct
+    reclaim, row 1 kswapd; they never nest), so that the kernels allocate nothing."""
+    sc[:] = 0
     sc[SC_NR_TO_RECLAIM] = nr_to_reclaim
     sc[SC_PRIORITY] = priority
     sc[SC_IS_KSWAPD] = is_kswapd
     sc[SC_MAY_SWAP] = 1
-    return sc
 
 
 @kernel
@@ -239,7 +239,7 @@ def get_scan_count(m, g, sc, nr):
 @kernel
 def shrink_lruvec(m, g, sc, now):
     """shrink_lruvec(): scan the four lists in SWAP_CLUSTER_MAX chunks towards their targets."""
-    nr = np.zeros(4, np.int64)
+    nr = m.scratch[sc[SC_IS_KSWAPD], NR_SC:NR_SC + 4]
     deactivate_anon, deactivate_file = get_scan_count(m, g, sc, nr)
     reclaimed = 0
     while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
@@ -278,7 +278,8 @@ def try_to_free_pages(m, g, nr_to_reclaim, may_swap, now):
     Returns (nr_reclaimed, cost_ns): the pages freed and the time the caller stalled.
     """
     m.V[g, ALLOCSTALL] += 1
-    sc = new_scan_control(nr_to_reclaim, DEF_PRIORITY, 0)
+    sc = m.scratch[0, :NR_SC]
+    init_scan_control(sc, nr_to_reclaim, DEF_PRIORITY, 0)
     sc[SC_MAY_SWAP] = may_swap
     for prio in range(DEF_PRIORITY, -1, -1):
         vmpressure.vmpressure_prio(m, g, prio)
@@ -323,7 +324,8 @@ def kswapd(m, g, now):
             m.S[g, S_KSWAPD_AWAKE] = 0
             break
         prio = m.S[g, S_KSWAPD_PRIO]
-        sc = new_scan_control(max(m.P[g, P_WMARK_HIGH], SWAP_CLUSTER_MAX), prio, 1)
+        sc = m.scratch[1, :NR_SC]
+        init_scan_control(sc, max(m.P[g, P_WMARK_HIGH], SWAP_CLUSTER_MAX), prio, 1)
         shrink_node(m, g, sc, m.S[g, S_KSWAPD_CLOCK])
         m.S[g, S_KSWAPD_CLOCK] += max(sc[SC_COST_NS], m.P[g, P_KSWAPD_SCAN_NS])
         if sc[SC_NR_RECLAIMED] > 0:

@@ -1,0 +1,126 @@
+"""The standard benchmark: a seeded Zipf(0.9) trace of 10 M accesses over 1 M pages, replayed
+through the guest model with memory at 10 % of the footprint, against libCacheSim's LRU on the
+same trace in the same run.
+
+``autoballoon bench --json`` prints one JSON object: events, autoballoon_events_per_s,
+libcachesim_lru_events_per_s, ratio (ours / theirs), bytes_per_page, plus the miss ratios of both
+(a sanity check that the two simulate comparable caches: the guest's major-fault ratio is not an
+LRU miss ratio, but it should be near it). Speed is measured here, never in tests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from autoballoon.sim.spec import (PAGE_SIZE, GuestSpec, HostSpec, RunSpec, Scenario, SwapSpec,
+                                  WorkloadSpec)
+
+EVENTS = 10_000_000
+PAGES = 1_000_000
+ALPHA = 0.9
+GAP_NS = 100
+
+
+@dataclass(frozen=True)
+class _Stream:
+    gap_ns: np.ndarray
+    page: np.ndarray
+    op: np.ndarray
+    footprint: int
+
+
+def zipf_pages(n: int, pages: int, alpha: float, seed: int) -> np.ndarray:
+    """n page numbers, Zipf(alpha) by rank over ``pages`` pages, ranks scattered over pages."""
+    rng = np.random.default_rng(seed)
+    cdf = np.cumsum(np.arange(1, pages + 1, dtype=np.float64) ** -alpha)
+    ranks = np.searchsorted(cdf, rng.random(n) * cdf[-1])
+    return rng.permutation(pages)[np.minimum(ranks, pages - 1)].astype(np.int64)
+
+
+def bench_scenario(pages: int, memory_fraction: float) -> Scenario:
+    mem = max(int(pages * memory_fraction), 4096) * PAGE_SIZE
+    wl = WorkloadSpec(kind="trace", path="<bench>")
+    guest = GuestSpec(name="bench", memory=mem, workload=wl,
+                      swap=SwapSpec(size=pages * PAGE_SIZE * 5 // 4), features=frozenset())
+    return Scenario(run=RunSpec(duration_ns=10**18, tick_ns=10**17, slice_ns=10**17),
+                    host=HostSpec(memory=2 * mem), guests=(guest,))
+
+
+def run_autoballoon(pages_arr: np.ndarray, pages: int, memory_fraction: float):
+    from autoballoon.machine import Machine
+    from autoballoon.mm.state import bytes_per_page
+    n = len(pages_arr)
+    stream = _Stream(np.full(n, GAP_NS, np.int64), pages_arr, np.ones(n, np.uint8), pages)
+    machine = Machine(bench_scenario(pages, memory_fraction), traces={"<bench>": stream})
+    machine.advance(1_000_000)            # compile and warm up on the first events
+    t0 = time.perf_counter()
+    machine.advance(10**17)
+    dt = time.perf_counter() - t0
+    v = machine.vmstat(0)
+    return v["progress"], dt, v["pgmajfault"] + v["host_faults"] * 0, v, \
+        bytes_per_page(machine.m)
+
+
+def run_libcachesim(pages_arr: np.ndarray, pages: int, memory_fraction: float):
+    import libcachesim as lcs
+    rec = np.zeros(len(pages_arr), dtype=[("t", "<u4"), ("id", "<u8"), ("sz", "<u4"),
+                                          ("nv", "<i8")])
+    rec["t"] = np.arange(len(pages_arr)) // 1000
+    rec["id"] = pages_arr
+    rec["sz"] = PAGE_SIZE
+    rec["nv"] = -1
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "bench.oracleGeneral.bin")
+        rec.tofile(path)
+        cache = lcs.LRU(cache_size=int(pages * memory_fraction) * PAGE_SIZE)
+        reader = lcs.TraceReader(path, trace_type=lcs.TraceType.ORACLE_GENERAL_TRACE)
+        t0 = time.perf_counter()
+        miss_ratio, _ = cache.process_trace(reader)
+        dt = time.perf_counter() - t0
+    return len(pages_arr), dt, miss_ratio
+
+
+def bench(events: int = EVENTS, pages: int = PAGES, memory_fraction: float = 0.10,
+          seed: int = 1) -> dict:
+    trace = zipf_pages(events, pages, ALPHA, seed)
+    n, dt, majflt, v, bpp = run_autoballoon(trace, pages, memory_fraction)
+    out = {"events": n, "autoballoon_seconds": round(dt, 3),
+           "autoballoon_events_per_s": round(n / dt),
+           "autoballoon_major_fault_ratio": round(v["pgmajfault"] / n, 4),
+           "bytes_per_page": round(bpp, 2)}
+    try:
+        ln, ldt, miss = run_libcachesim(trace, pages, memory_fraction)
+        out.update({"libcachesim_lru_events_per_s": round(ln / ldt),
+                    "libcachesim_lru_miss_ratio": round(miss, 4),
+                    "ratio": round((n / dt) / (ln / ldt), 2)})
+    except ImportError:
+        out.update({"libcachesim_lru_events_per_s": None, "ratio": None,
+                    "note": "libcachesim not installed: pip install 'autoballoon[bench]'"})
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="autoballoon bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--events", type=int, default=EVENTS)
+    ap.add_argument("--pages", type=int, default=PAGES)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args(argv)
+    out = bench(a.events, a.pages, seed=a.seed)
+    if a.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:32s} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

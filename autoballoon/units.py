@@ -1,0 +1,104 @@
+"""Sizes, durations and rates with units, as written in scenario files and on the command line.
+
+Sizes are **binary** whatever the spelling: ``K``/``KB``/``KiB`` = 1024, ``M``/``MB``/``MiB`` =
+1024², ``G``/``GB``/``GiB`` = 1024³, ``T``/``TB``/``TiB`` = 1024⁴. This is what a kernel or
+hypervisor engineer reads: QEMU's ``-m 4G``, the kernel's ``memparse`` (``mem=4G``) and
+/proc/meminfo's ``kB`` are all binary, and a decimal "4GB" guest would not be a whole number of
+pages. A bare number (``4096`` or ``"4096"``) is bytes; ``B`` is accepted as a suffix. For a decimal
+size write the bytes (``4000000000``).
+
+Durations need a unit: ``ns``, ``us`` (or ``µs``), ``ms``, ``s``, ``min``, ``h``; a bare ``0`` is
+allowed. Rates are a size per second: ``"500MiB/s"``.
+
+All parsers return ints (bytes, nanoseconds, bytes/s) and raise ``SpecError`` naming ``where``
+(the key being parsed) and what was expected.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from autoballoon.sim.spec import SpecError
+
+_SIZE_UNITS = {"": 1, "b": 1}
+for _i, _p in enumerate("kmgtp", start=1):
+    _SIZE_UNITS[_p] = _SIZE_UNITS[_p + "b"] = _SIZE_UNITS[_p + "ib"] = 1024 ** _i
+
+_TIME_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9,
+               "min": 60 * 10**9, "h": 3600 * 10**9}
+
+_NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Zµ]*)\s*$")
+
+
+def _split(text: str) -> tuple[Decimal, str] | None:
+    m = _NUMBER_UNIT.match(text.replace("_", ""))
+    if not m:
+        return None
+    try:
+        return Decimal(m.group(1)), m.group(2)
+    except InvalidOperation:
+        return None
+
+
+def _exact_int(value: Decimal, where: str, what: str, got) -> int:
+    # Decimal arithmetic keeps "1.5GiB" exact; a fraction of a byte or nanosecond is a typo.
+    if value != value.to_integral_value():
+        raise SpecError(f"{where}: expected a whole number of {what}, got {got!r}")
+    return int(value)
+
+
+def parse_size(value, where: str = "size") -> int:
+    """``"4GiB"``, ``"768MiB"``, ``"4G"``, ``"4GB"``, ``"4096"``, ``4096`` → bytes (binary units)."""
+    expected = "a size such as '768MiB', '4GiB' or a number of bytes"
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise SpecError(f"{where}: expected {expected}, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise SpecError(f"{where}: expected a size >= 0, got {value!r}")
+        return value
+    parts = _split(value)
+    if parts is None or parts[1].lower() not in _SIZE_UNITS:
+        raise SpecError(f"{where}: expected {expected} (units B, KiB, MiB, GiB, TiB; "
+                        f"K/KB/M/MB/G/GB are binary too), got {value!r}")
+    number, unit = parts
+    return _exact_int(number * _SIZE_UNITS[unit.lower()], where, "bytes", value)
+
+
+def parse_duration(value, where: str = "duration") -> int:
+    """``"70s"``, ``"100ms"``, ``"1us"``, ``"2.5min"``, ``"200ns"`` → nanoseconds."""
+    expected = "a duration with a unit such as '70s', '100ms', '1us' or '2.5min'"
+    if isinstance(value, bool):
+        raise SpecError(f"{where}: expected {expected}, got {value!r}")
+    if isinstance(value, int) and value == 0:
+        return 0
+    if not isinstance(value, str):
+        # A bare number is ambiguous (seconds? nanoseconds?), so it is refused.
+        raise SpecError(f"{where}: expected {expected}, got {value!r}")
+    parts = _split(value)
+    if parts is None or parts[1] not in _TIME_UNITS:
+        if parts is not None and parts[1] == "" and parts[0] == 0:
+            return 0
+        raise SpecError(f"{where}: expected {expected} (units ns, us, ms, s, min, h), "
+                        f"got {value!r}")
+    number, unit = parts
+    return _exact_int(number * _TIME_UNITS[unit], where, "nanoseconds", value)
+
+
+def parse_rate(value, where: str = "rate") -> int:
+    """``"500MiB/s"`` (or a number of bytes per second) → bytes per second."""
+    if isinstance(value, str) and "/" in value:
+        size, _, per = value.partition("/")
+        if per.strip() != "s":
+            raise SpecError(f"{where}: expected a rate such as '500MiB/s', got {value!r}")
+        return parse_size(size, where)
+    if isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool):
+        return parse_size(value, where)
+    raise SpecError(f"{where}: expected a rate such as '500MiB/s', got {value!r}")
+
+
+def format_size(nbytes: int) -> str:
+    """The shortest exact binary spelling: 805306368 → '768MiB'."""
+    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes and nbytes % factor == 0:
+            return f"{nbytes // factor}{unit}"
+    return f"{nbytes}B"

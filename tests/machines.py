@@ -1,0 +1,36 @@
+"""Small scenarios for the kernel tests, built directly from the spec dataclasses."""
+from autoballoon.machine import Machine
+from autoballoon.sim.spec import (GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, SwapSpec,
+                                  WorkloadSpec)
+
+MiB = 2**20
+MS = 1_000_000
+S = 1_000_000_000
+
+
+def phases(*specs, **kw):
+    return WorkloadSpec(kind="phases", phases=tuple(PhaseSpec(**p) for p in specs), **kw)
+
+
+def guest(name="vm", memory=16 * MiB, swap=32 * MiB, workload=None, **kw):
+    workload = workload or phases(dict(length=8 * MiB, passes=2))
+    return GuestSpec(name=name, memory=memory, swap=SwapSpec(size=swap), workload=workload, **kw)
+
+
+def scenario(*guests, host_memory=1024 * MiB, host_swap=0, duration=2 * S, seed=1, policy="none",
+             tick=100 * MS):
+    return Scenario(run=RunSpec(duration_ns=duration, tick_ns=tick, seed=seed),
+                    host=HostSpec(memory=host_memory, swap=SwapSpec(size=host_swap),
+                                  policy=policy),
+                    guests=tuple(guests))
+
+
+def run(sc, debug=True, until=None):
+    """Advance tick by tick (checking invariants after each in debug mode)."""
+    m = Machine(sc, debug=debug)
+    end = until or sc.run.duration_ns
+    t = 0
+    while t < end:
+        t = min(t + sc.run.tick_ns, end)
+        m.advance(t)
+    return m

@@ -1,0 +1,166 @@
+"""Each policy against the FakeMachine, with golden target sequences."""
+import functools
+import sys
+import textwrap
+
+import pytest
+
+from autoballoon.host.policies import HostView, available, make_policy, policy_class
+from autoballoon.machine import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
+from autoballoon.sim.loop import simulate
+from autoballoon.sim.scenario import parse_scenario
+from autoballoon.sim.spec import SpecError
+from fakes import FakeMachine
+
+MIB = 2**20
+TICK = 100_000_000
+
+SCENARIO = textwrap.dedent("""\
+    [run]
+    duration = "1s"
+    tick = "100ms"
+    [host]
+    memory = "400MiB"
+    policy = "POLICY"
+    [[guest]]
+    name = "vm"
+    count = 2
+    memory = "256MiB"
+    features = ["stats_vq", "auto_balloon"]
+    workload = { kind = "phases", phases = [ { length = "64MiB", duration = "1s" } ] }
+    """)
+
+
+def scenario(policy="none", extra=""):
+    return parse_scenario(SCENARIO.replace("POLICY", policy) + extra)
+
+
+def targets_mib(results, guest="vm-0"):
+    ts = results.timeseries
+    return [int(t) // MIB for t in ts[ts["guest"] == guest]["target"]]
+
+
+def run(s, policy=None, events=None):
+    factory = functools.partial(FakeMachine, host_events=events or {})
+    return simulate(s, policy, progress=False, machine_factory=factory)
+
+
+# host vmpressure events delivered at the end of these ticks (ns)
+EVENTS = {3 * TICK: [VMPRESSURE_MEDIUM], 5 * TICK: [VMPRESSURE_LOW],
+          6 * TICK: [VMPRESSURE_CRITICAL, VMPRESSURE_LOW],
+          8 * TICK: [VMPRESSURE_MEDIUM, VMPRESSURE_MEDIUM]}
+
+
+def test_registry():
+    assert {"none", "static", "qemu-auto"} <= set(available())
+    for name in available():
+        cls = policy_class(name)
+        doc = sys.modules[cls.__module__].__doc__
+        assert cls.name == name
+        assert "Mirrors" in doc and "Simplifies" in doc, name     # says what it models
+
+
+def test_none_never_moves():
+    r = run(scenario("none"), events=EVENTS)
+    assert targets_mib(r) == [256] * 11
+    assert r.summary["balloon_inflate"].iloc[0] == 0
+
+
+def test_qemu_auto_inflates_16mib_on_medium_only():
+    r = run(scenario("qemu-auto"), events=EVENTS)
+    # t = 0.0 .. 1.0 s: MEDIUM at 0.3, LOW ignored at 0.5, CRITICAL at 0.6 (a MEDIUM listener
+    # is woken by CRITICAL), two MEDIUMs in one tick at 0.8 coalesce into one step
+    golden = [256, 256, 256, 240, 240, 240, 224, 224, 208, 208, 208]
+    assert targets_mib(r, "vm-0") == golden
+    assert targets_mib(r, "vm-1") == golden
+
+
+def test_qemu_auto_levels_and_params():
+    s = parse_scenario(SCENARIO.replace('policy = "POLICY"', 'policy = "qemu-auto"\n'
+                       'policy_params = { levels = { low = "1MiB", medium = "16MiB", '
+                       'critical = "128MiB" } }'))
+    r = run(s, events=EVENTS)
+    assert targets_mib(r) == [256, 256, 256, 240, 240, 239, 111, 111, 95, 95, 95]
+    r = run(s, policy=make_policy(s, "qemu-auto", {"inflate": "100MiB", "floor": "60MiB"}),
+            events=EVENTS)
+    assert targets_mib(r) == [256, 256, 256, 156, 156, 156, 60, 60, 60, 60, 60]
+
+
+def test_qemu_auto_lowers_the_target_not_the_actual():
+    s = scenario("qemu-auto")
+    policy = make_policy(s)
+    view = HostView(now_ns=0, tick_ns=TICK, names=("vm-0", "vm-1"), ram_size=(256 * MIB,) * 2,
+                    target=(200 * MIB, 256 * MIB), actual=(230 * MIB, 256 * MIB),
+                    stats=({}, {}), meminfo=({}, {}), host_meminfo={}, host_events=())
+    assert policy.observe(view) is None
+    view = HostView(**{**view.__dict__, "host_events": (VMPRESSURE_MEDIUM,)})
+    assert policy.observe(view) == {0: 184 * MIB, 1: 240 * MIB}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"inflate": "0"}, r"host\.policy_params\.inflate: expected a size > 0"),
+    ({"inflate": "a lot"}, r"host\.policy_params\.inflate: expected a size"),
+    ({"levels": {"severe": "1MiB"}}, r"host\.policy_params\.levels\.severe: expected one of"),
+    ({"deflate": "1MiB"}, r"host\.policy_params\.deflate: unknown parameter"),
+])
+def test_qemu_auto_bad_params(params, message):
+    with pytest.raises(SpecError, match=message):
+        make_policy(scenario("qemu-auto"), "qemu-auto", params)
+
+
+def test_static_sets_scenario_targets_once():
+    s = parse_scenario(SCENARIO.replace("POLICY", "static").replace(
+        'count = 2', 'count = 2\ntarget = "200MiB"'))
+    r = run(s, events=EVENTS)
+    assert targets_mib(r) == [200] * 11
+
+
+def test_static_explicit_targets_and_schedule():
+    extra = '[[schedule]]\nat = "450ms"\nguest = "vm-1"\ntarget = "100MiB"\n'
+    s = scenario("static", extra)
+    policy = make_policy(s, "static", {"targets": {"vm-0": "128MiB", "vm-1": 150 * MIB}})
+    factory = functools.partial(FakeMachine, host_events={})
+    machine_calls = []
+
+    def spy(scn, debug=False):
+        m = factory(scn, debug=debug)
+        machine_calls.append(m)
+        return m
+
+    r = simulate(s, policy, progress=False, machine_factory=spy)
+    assert targets_mib(r, "vm-0") == [128] * 11
+    # the schedule applies at the first tick boundary at or after its time (0.5 s)
+    assert targets_mib(r, "vm-1") == [150] * 5 + [100] * 6
+    calls = [(t, g, v // MIB) for t, g, v in machine_calls[0].set_target_calls]
+    assert calls == [(0, 0, 128), (0, 1, 150), (5 * TICK, 1, 100)]
+
+
+def test_static_one_size_for_all_and_group_names():
+    s = scenario("static")
+    assert make_policy(s, "static", {"targets": "64MiB"}).targets == {0: 64 * MIB, 1: 64 * MIB}
+    assert make_policy(s, "static", {"targets": {"vm": "32MiB"}}).targets == {0: 32 * MIB,
+                                                                             1: 32 * MIB}
+    with pytest.raises(SpecError, match=r"targets\.db: expected the name of a guest"):
+        make_policy(s, "static", {"targets": {"db": "32MiB"}})
+    with pytest.raises(SpecError, match=r"expected a size in \(0, memory"):
+        make_policy(s, "static", {"targets": "1GiB"})
+
+
+def test_schedule_applies_under_every_policy():
+    extra = '[[schedule]]\nat = "200ms"\nguest = "vm"\ntarget = "128MiB"\n'
+    r = run(scenario("qemu-auto", extra), events=EVENTS)
+    # 128 at 0.2 s, then 16 MiB steps from there
+    assert targets_mib(r) == [256, 256, 128, 112, 112, 112, 96, 96, 80, 80, 80]
+
+
+def test_user_policy_class_by_module_path():
+    s = scenario("fakes:RecordingPolicy")
+    policy = make_policy(s)
+    assert type(policy).__name__ == "RecordingPolicy"
+    assert policy.name == "fakes:RecordingPolicy"
+    with pytest.raises(SpecError, match="cannot load policy class"):
+        scenario("fakes:NoSuchPolicy")
+    with pytest.raises(SpecError, match="cannot load policy class"):
+        scenario("no_such_module_xyz:Policy")
+    with pytest.raises(SpecError, match="not a class with an observe"):
+        scenario("fakes:MIB")
