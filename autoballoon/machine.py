@@ -161,6 +161,7 @@ class Machine:
         S[c.S_FREE_HEAD] = free[0] if len(free) else -1
         S[c.S_NR_SLAB] = nslab
         S[c.S_KSWAPD_PRIO] = c.DEF_PRIORITY
+        S[c.S_REPORTING_CLOCK] = c.PAGE_REPORTING_DELAY_NS
         S[c.S_RA_PREV_OFFSET] = -2
         S[c.S_RNG] = _seed(run_seed, g, gs.workload.seed)
         S[c.S_ALIVE] = 1

@@ -8,8 +8,8 @@ free page reporting (mm/page_reporting.c, order >= pageblock_order) needs.
 """
 from autoballoon._jit import kernel
 from autoballoon.mm.constants import (
-    F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, PAGEBLOCK_ORDER, PG_free, PGALLOC, PGFREE,
-    S_FREE_HEAD, S_NR_FREE)
+    F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, PAGE_REPORTING_DELAY_NS, PAGEBLOCK_ORDER, PG_free,
+    PGALLOC, PGFREE, S_FREE_HEAD, S_NR_FREE, S_REPORTING_CLOCK)
 
 BLOCK_PAGES = 1 << PAGEBLOCK_ORDER
 # What a freed frame forgets; host backing (F_PRESENT/F_HSWAPPED) stays: the host cannot tell.
@@ -51,3 +51,7 @@ def free_frame(m, g, pfn, now):
     m.blk_nfree[blk] += 1
     if m.blk_nfree[blk] == BLOCK_PAGES:
         m.blk_since[blk] = now
+        # page_reporting_notify_free(): the reporting work runs PAGE_REPORTING_DELAY later
+        due = now + PAGE_REPORTING_DELAY_NS
+        if due < m.S[g, S_REPORTING_CLOCK]:
+            m.S[g, S_REPORTING_CLOCK] = due

@@ -117,14 +117,14 @@ _state = ("clock", "alive", "nr_free", "free_head", "nr_slab", "swap_used", "swa
           "balloon_target", "balloon_actual", "balloon_clock", "puff_until", "balloon_dir",
           "slab_deferred", "balloon_deferred", "reporting_clock", "rng",
           "wl_cursor", "wl_phase", "wl_pos", "wl_pass", "wl_phase_start", "wl_next_page",
-          "stats_clock")
+          "stats_clock", "balloon_locked")
 (S_CLOCK, S_ALIVE, S_NR_FREE, S_FREE_HEAD, S_NR_SLAB, S_SWAP_USED, S_SWAP_CURSOR,
  S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_KSWAPD_PRIO, S_KSWAPD_FAILURES, S_KSWAPD_RECLAIMED,
  S_ANON_COST, S_FILE_COST, S_NONRESIDENT_AGE, S_VMP_SCANNED, S_VMP_RECLAIMED, S_VMP_LEVEL,
  S_RA_HITS, S_RA_PREV_OFFSET, S_RA_PREV_WIN, S_BALLOON_TARGET, S_BALLOON_ACTUAL,
  S_BALLOON_CLOCK, S_PUFF_UNTIL, S_BALLOON_DIR, S_SLAB_DEFERRED, S_BALLOON_DEFERRED,
  S_REPORTING_CLOCK, S_RNG, S_WL_CURSOR, S_WL_PHASE, S_WL_POS, S_WL_PASS, S_WL_PHASE_START,
- S_WL_NEXT_PAGE, S_STATS_CLOCK) = range(len(_state))
+ S_WL_NEXT_PAGE, S_STATS_CLOCK, S_BALLOON_LOCKED) = range(len(_state))
 NR_STATE = len(_state)
 
 # --- virtio_balloon feature bits (include/uapi/linux/virtio_balloon.h) -------------------------

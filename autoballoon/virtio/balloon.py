@@ -28,7 +28,7 @@ from autoballoon.mm.constants import (
     PGSTEAL_DIRECT, PGSTEAL_KSWAPD, PSWPIN, PSWPOUT, S_NR_FREE, S_STATS_CLOCK,
     VIRTIO_BALLOON_F_STATS_VQ,
     BALLOON_DEFLATE, BALLOON_INFLATE, BALLOON_OOM_DEFLATE, BALLOON_OUT_OF_PUFF, BALLOON_PUFF_SLEEP_NS,
-    BALLOON_REVERSALS, BALLOON_SHRINKER_BUSY, BALLOON_SHRINKER_CALLS, BALLOON_TELL_HOST,
+    BALLOON_REVERSALS, BALLOON_SHRINKER_BUSY, S_BALLOON_LOCKED, BALLOON_SHRINKER_CALLS, BALLOON_TELL_HOST,
     FREE_PAGE_REPORTED, OOM_VBALLOON_DEFAULT_PAGES, P_AUTOBALLOON_RFC, P_BALLOON_BATCH_NS,
     P_BLOCK_BASE, P_FEATURES, P_FRAME_BASE, P_MANAGED, P_NBLOCKS, PAGE_REPORTING_DELAY_NS,
     PAGEBLOCK_ORDER, PG_balloon, S_BALLOON_ACTUAL, S_BALLOON_CLOCK, S_BALLOON_DIR,
@@ -38,6 +38,7 @@ from autoballoon.mm.constants import (
 from autoballoon.mm import page_alloc
 
 BLOCK_PAGES = 1 << PAGEBLOCK_ORDER
+NEVER = 2**62
 
 
 @kernel
@@ -65,6 +66,7 @@ def fill_balloon(m, g, num, now):
     num = min(num, VIRTIO_BALLOON_ARRAY_PFNS_MAX)
     base = m.P[g, P_FRAME_BASE]
     done = 0
+    m.S[g, S_BALLOON_LOCKED] = m.P[g, P_AUTOBALLOON_RFC]   # the RFC allocates under the lock
     for _ in range(num):
         pfn, _stall = page_alloc.alloc_pages(m, g, page_alloc.__GFP_NORETRY, now)
         if pfn < 0:
@@ -78,6 +80,7 @@ def fill_balloon(m, g, num, now):
         if not has_feature(m, g, VIRTIO_BALLOON_F_DEFLATE_ON_OOM):
             m.P[g, P_MANAGED] -= 1          # adjust_managed_page_count(page, -1)
         done += 1
+    m.S[g, S_BALLOON_LOCKED] = 0
     if done:
         m.V[g, BALLOON_INFLATE] += done
         note_direction(m, g, 1)
@@ -136,8 +139,11 @@ def virtballoon_oom_notify(m, g, now):
 
 @kernel
 def balloon_lock_held(m, g, now):
-    """The RFC holds balloon_lock across fill_balloon, including the 200 ms back-off."""
-    return m.P[g, P_AUTOBALLOON_RFC] != 0 and now < m.S[g, S_PUFF_UNTIL]
+    """The RFC holds balloon_lock across fill_balloon — its allocations (whose direct reclaim
+    may call this very shrinker) and its 200 ms back-off. Fixed: the lock covers only moving
+    pages in and out, as in mainline, so the shrinker can always take it."""
+    return m.S[g, S_BALLOON_LOCKED] != 0 or (m.P[g, P_AUTOBALLOON_RFC] != 0
+                                              and now < m.S[g, S_PUFF_UNTIL])
 
 
 @kernel
@@ -180,21 +186,29 @@ def balloon_shrinker_scan(m, g, nr_to_scan, now):
 
 @kernel
 def page_reporting_process(m, g, now):
-    """page_reporting_process(): report whole free 2 MiB blocks, free for >= 2 s, to the host."""
+    """page_reporting_process(): report whole free 2 MiB blocks, free for >= 2 s, to the host.
+
+    Runs when due (the free path schedules it PAGE_REPORTING_DELAY after a block becomes free)
+    and schedules itself again for the earliest block not yet old enough.
+    """
     if not has_feature(m, g, VIRTIO_BALLOON_F_REPORTING):
         return
     if now < m.S[g, S_REPORTING_CLOCK]:
         return
-    m.S[g, S_REPORTING_CLOCK] = now + PAGE_REPORTING_DELAY_NS
+    next_due = NEVER
     b0 = m.P[g, P_BLOCK_BASE]
     for blk in range(b0, b0 + m.P[g, P_NBLOCKS]):
         since = m.blk_since[blk]
-        if since < 0 or m.blk_reported[blk] or now - since < PAGE_REPORTING_DELAY_NS:
+        if since < 0 or m.blk_reported[blk]:
+            continue
+        if now - since < PAGE_REPORTING_DELAY_NS:
+            next_due = min(next_due, since + PAGE_REPORTING_DELAY_NS)
             continue
         for pfn in range(blk * BLOCK_PAGES, (blk + 1) * BLOCK_PAGES):
             host.host_drop(m, pfn)
         m.blk_reported[blk] = 1
         m.V[g, FREE_PAGE_REPORTED] += BLOCK_PAGES
+    m.S[g, S_REPORTING_CLOCK] = next_due
 
 
 @kernel

@@ -1,0 +1,157 @@
+"""virtio_balloon driver and host behaviour: tests that fail if the model is wrong."""
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from autoballoon.machine import Machine
+from autoballoon.sim.spec import WorkloadSpec
+from autoballoon.trace.ops import OP_EXIT, OP_WRITE
+from machines import MiB, MS, S, guest, phases, run, scenario
+
+PAGE = 4096
+
+
+@dataclass(frozen=True)
+class Stream:
+    gap_ns: np.ndarray
+    page: np.ndarray
+    op: np.ndarray
+    footprint: int
+
+
+def stream(pages, gap_ns=1000, exit_after=False, idle_ns=0):
+    pages = np.asarray(pages, np.int64)
+    ops = np.full(len(pages), OP_WRITE, np.uint8)
+    gaps = np.full(len(pages), gap_ns, np.int64)
+    if exit_after:
+        pages = np.append(pages, 0)
+        ops = np.append(ops, np.uint8(OP_EXIT))
+        gaps = np.append(gaps, gap_ns)
+        pages, ops, gaps = np.append(pages, 0), np.append(ops, np.uint8(OP_WRITE)), \
+            np.append(gaps, idle_ns)
+    return Stream(gaps, pages, ops, int(pages.max()) + 1)
+
+
+def test_driver_moves_towards_target_256_pages_per_batch():
+    """Naive model: one batch of at most 256 pages every 250 us (the first at t = 0) until
+    actual == target."""
+    g = guest(memory=32 * MiB, target=32 * MiB - 1000 * PAGE,
+              workload=phases(dict(length=1 * MiB, passes=1)))
+    m = Machine(scenario(g, duration=10 * MS), debug=True)
+    seen = []
+    for k in range(1, 7):
+        m.advance(k * 250_000)
+        seen.append(m.meminfo(0)["balloon_actual"] // PAGE)
+    assert seen == [min(1000, 256 * k) for k in range(1, 7)]
+    m.set_target(0, 32 * MiB)                         # deflate completely
+    m.advance(10 * MS)
+    v = m.vmstat(0)
+    assert m.meminfo(0)["balloon_actual"] == 0
+    assert v["balloon_inflate"] == v["balloon_deflate"] == 1000
+    assert v["balloon_reversals"] == 1
+
+
+def test_inflate_without_deflate_on_oom_lowers_memtotal_with_it_does_not():
+    def memtotal(features):
+        g = guest(memory=32 * MiB, target=24 * MiB, features=frozenset(features))
+        return run(scenario(g, duration=100 * MS)).meminfo(0)["MemTotal"]
+    assert memtotal({"stats_vq"}) == 24 * MiB
+    assert memtotal({"stats_vq", "deflate_on_oom"}) == 32 * MiB
+
+
+def test_static_balloon_too_large_makes_the_guest_swap():
+    w = phases(dict(length=40 * MiB, pattern="seq", passes=3))
+    free = run(scenario(guest(memory=64 * MiB, workload=w), duration=3 * S)).vmstat(0)
+    tight = run(scenario(guest(memory=64 * MiB, target=32 * MiB, workload=w),
+                         duration=3 * S)).vmstat(0)
+    assert free["pswpout"] == 0 and tight["pswpout"] > 1000
+
+
+def test_overcommitted_host_without_balloon_swaps_on_the_host():
+    w = phases(dict(length=48 * MiB, pattern="seq", passes=4))
+    guests = [guest(name=f"vm{i}", memory=64 * MiB, workload=w) for i in range(2)]
+    m = run(scenario(*guests, host_memory=64 * MiB, host_swap=128 * MiB, duration=3 * S))
+    h = m.host_vmstat()
+    assert h["pswpout"] > 1000 and h["pswpin"] > 0
+    assert all(m.vmstat(g)["pswpout"] == 0 for g in range(2))       # guests see nothing
+    assert sum(m.vmstat(g)["host_swapin_stalls"] for g in range(2)) == h["pswpin"]
+
+
+def auto_guest(variant="rfc", target=16 * MiB, length=28 * MiB, kernel="6.1", swap=32 * MiB):
+    w = phases(dict(length=length, pattern="rand", duration_ns=2 * S))
+    return guest(memory=32 * MiB, target=target, swap=swap, kernel=kernel,
+                 features=frozenset({"stats_vq", "auto_balloon"}), auto_balloon_variant=variant,
+                 workload=w)
+
+
+@pytest.mark.parametrize("kernel", ["6.1", "3.7"])
+def test_auto_balloon_shrinker_deflates_under_guest_pressure_and_reinflates(kernel):
+    m = run(scenario(auto_guest(kernel=kernel), duration=2 * S))
+    v = m.vmstat(0)
+    assert v["balloon_shrinker_calls"] > 0 and v["balloon_deflate"] > 0
+    assert v["balloon_inflate"] > 4096                 # inflated again towards the old target
+    assert v["balloon_reversals"] > 0
+
+
+def test_rfc_shrinker_is_refused_during_out_of_puff_sleep_fixed_is_not():
+    def counters(variant):
+        # the balloon asks for more than the workload leaves and there is no swap: inflation
+        # runs out of puff and (in the RFC) sleeps 200 ms holding balloon_lock
+        g = auto_guest(variant=variant, target=8 * MiB, length=20 * MiB, swap=0)
+        return run(scenario(g, duration=2 * S)).vmstat(0)
+    rfc, fixed = counters("rfc"), counters("fixed")
+    assert rfc["balloon_out_of_puff"] > 0 and rfc["balloon_shrinker_busy"] > 0
+    # fixed: the inflating allocation's own reclaim may deflate the balloon (churn), never busy
+    assert fixed["balloon_shrinker_busy"] == 0 and fixed["balloon_shrinker_calls"] > 0
+
+
+def test_rfc_leaks_more_than_asked_then_nothing_when_balloon_is_small():
+    from autoballoon.virtio import balloon
+    g = auto_guest(target=32 * MiB - 300 * PAGE)
+    m = Machine(scenario(g, duration=10 * MS))
+    m.advance(5 * MS)
+    assert m.meminfo(0)["balloon_actual"] == 300 * PAGE
+    assert balloon.shrinker_leak(m.m, 0, 128, m.now_ns) == 172   # target 172 read as a count
+    assert balloon.shrinker_leak(m.m, 0, 128, m.now_ns) == 0     # 128 <= nr_to_scan: nothing
+
+
+def test_deflate_on_oom_frees_256_pages_per_oom_only_after_reclaim_fails():
+    def counters(swap):
+        w = phases(dict(length=26 * MiB, pattern="seq", passes=2))
+        g = guest(memory=32 * MiB, swap=swap, target=16 * MiB, workload=w,
+                  features=frozenset({"stats_vq", "deflate_on_oom"}))
+        return run(scenario(g, duration=2 * S)).vmstat(0)
+    noswap, withswap = counters(0), counters(32 * MiB)
+    assert noswap["balloon_oom_deflate"] > 0 and noswap["balloon_oom_deflate"] % 256 == 0
+    assert noswap["oom_kill"] == 0                     # the balloon gave the memory back
+    assert withswap["balloon_oom_deflate"] == 0        # reclaim (swap) succeeded first
+    assert withswap["pswpout"] > 0
+
+
+def test_free_page_reporting_lowers_host_usage():
+    def host_used(features):
+        st = stream(np.arange(8192), exit_after=True, idle_ns=4 * S)   # 32 MiB, exit, idle
+        g = guest(memory=64 * MiB, features=frozenset(features),
+                  workload=WorkloadSpec(kind="trace", path="s"))
+        m = Machine(scenario(g, duration=5 * S), traces={"s": st}, debug=True)
+        m.advance(4 * S)
+        return m.host_meminfo()["Used"], m.vmstat(0)["free_page_reported"]
+    used_off, rep_off = host_used({"stats_vq"})
+    used_on, rep_on = host_used({"stats_vq", "free_page_reporting"})
+    assert rep_off == 0 and rep_on >= 8192 - 512
+    assert used_off >= 32 * MiB and used_on < 4 * MiB
+
+
+def test_stats_vq_is_refreshed_only_when_the_host_polls():
+    g = guest(memory=32 * MiB, workload=phases(dict(length=8 * MiB, passes=1)))
+    sc = scenario(g, duration=1500 * MS)
+    m = Machine(sc)
+    m.advance(500 * MS)
+    polled = m.balloon_stats(0)
+    assert polled["total_memory"] == 32 * MiB
+    assert polled["free_memory"] == 32 * MiB - 0 * PAGE or polled["free_memory"] > 0
+    m.advance(900 * MS)
+    assert m.balloon_stats(0) == polled                  # not polled again before 1 s
+    m.advance(1100 * MS)
+    assert m.balloon_stats(0)["free_memory"] < polled["free_memory"]
