@@ -32,3 +32,10 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 # _nrt=False: no reference counting. The kernels allocate nothing, and counting references to the
 # state tuple's arrays on every call made the fault path 12x slower.
 kernel = njit(cache=True, nogil=True, _nrt=False)
+
+
+@kernel
+def clear_bits(x, bits):
+    """``x & ~bits`` without a negative mask, so it also holds for uint8/uint16 values when the
+    kernels run as plain Python (NUMBA_DISABLE_JIT=1), where NumPy refuses ``~bits``."""
+    return (x | bits) ^ bits

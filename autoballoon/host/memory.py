@@ -15,7 +15,7 @@ Simplifications (documented choices):
   the host's vmpressure levels come from its reclaim efficiency, critical when a pass fails;
 - host memory other than guest RAM (QEMU, host kernel) is left out of ``memory``.
 """
-from autoballoon._jit import kernel
+from autoballoon._jit import clear_bits, kernel
 from autoballoon.mm import vmpressure as vmp
 from autoballoon.mm.constants import (
     DEF_PRIORITY, F_HSWAPPED, F_HYOUNG, F_PRESENT, H_ALLOCSTALL, H_CLOCK_HAND, H_FAULT_NS,
@@ -46,9 +46,9 @@ def host_shrink(m, nr_to_reclaim):
         if f & F_PRESENT:
             scanned += 1
             if f & F_HYOUNG:
-                m.fref[hand] = f & ~F_HYOUNG
+                m.fref[hand] = clear_bits(f, F_HYOUNG)
             else:
-                m.fref[hand] = (f & ~F_PRESENT) | F_HSWAPPED
+                m.fref[hand] = clear_bits(f, F_PRESENT) | F_HSWAPPED
                 m.H[H_SWAP_USED] += 1
                 m.H[H_NR_FREE] += 1
                 m.H[H_HOST_SWAPPED] += 1
@@ -133,7 +133,7 @@ def host_swapin(m, g, pfn):
     m.H[H_HOST_SWAPPED] -= 1
     m.H[H_NR_FREE] -= 1
     m.V[g, HOST_SWAPIN_STALLS] += 1
-    m.fref[pfn] = (m.fref[pfn] & ~F_HSWAPPED) | F_PRESENT
+    m.fref[pfn] = clear_bits(m.fref[pfn], F_HSWAPPED) | F_PRESENT
     return m.H[H_SWAP_READ_NS] + m.H[H_SWAP_NS_PER_PAGE]
 
 
@@ -154,4 +154,4 @@ def host_drop(m, pfn):
     if f & F_HSWAPPED:
         m.H[H_SWAP_USED] -= 1
         m.H[H_HOST_SWAPPED] -= 1
-    m.fref[pfn] = f & ~(F_PRESENT | F_HSWAPPED | F_HYOUNG)
+    m.fref[pfn] = clear_bits(f, F_PRESENT | F_HSWAPPED | F_HYOUNG)

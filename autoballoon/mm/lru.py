@@ -4,7 +4,7 @@ Mirrors include/linux/mm_inline.h (``lruvec_add_folio``, ``lruvec_del_folio``,
 ``folio_lru_list``) and the ``inactive_is_low`` test of mm/vmscan.c. The head of a list is its
 most recently added end; reclaim takes from the tail, as ``lru_to_folio`` does.
 """
-from autoballoon._jit import kernel
+from autoballoon._jit import clear_bits, kernel
 from autoballoon.mm.constants import (
     LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, P_KERNEL_OLD, PG_active, PG_lru, PG_swapbacked)
 
@@ -51,7 +51,7 @@ def lru_del(m, g, lru, pfn):
     m.lru_next[pfn] = -1
     m.lru_prev[pfn] = -1
     m.lru_size[g, lru] -= 1
-    m.pflags[pfn] &= ~PG_lru
+    m.pflags[pfn] = clear_bits(m.pflags[pfn], PG_lru)
 
 
 @kernel

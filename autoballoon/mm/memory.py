@@ -16,7 +16,7 @@ file pages are read from a disk with the guest's swap-device timing, one page pe
 readahead); swap readahead allocations may reclaim once but never OOM (__GFP_NORETRY), and the
 reclaim time they cost is not charged to the faulting task; PTE dirty and PG_dirty are one bit.
 """
-from autoballoon._jit import kernel
+from autoballoon._jit import clear_bits, kernel
 from autoballoon.host import memory as host
 from autoballoon.mm import lru, page_alloc, swap, workingset
 from autoballoon.mm.constants import (
@@ -48,7 +48,7 @@ def folio_mark_accessed(m, g, pfn):
     elif not (flags & PG_active):
         l = lru.folio_lru_list(flags)
         lru.lru_del(m, g, l, pfn)
-        m.pflags[pfn] = (flags | PG_active) & ~PG_referenced
+        m.pflags[pfn] = clear_bits(flags | PG_active, PG_referenced)
         lru.lru_add_head(m, g, l + 1, pfn)
         m.V[g, PGACTIVATE] += 1
         workingset.workingset_age_nonresident(m, g, 1)
@@ -143,7 +143,7 @@ def access_slow(m, g, vpn, op, now):
             return -1
         pfn = m.pte[vpn]
     elif m.fref[pfn] & F_UNMAPPED:                    # swap-cache hit after readahead
-        m.fref[pfn] &= ~F_UNMAPPED
+        m.fref[pfn] = clear_bits(m.fref[pfn], F_UNMAPPED)
         m.V[g, PGFAULT] += 1
         m.V[g, SWAP_RA_HIT] += 1
         m.S[g, S_RA_HITS] += 1

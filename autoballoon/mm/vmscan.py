@@ -22,7 +22,7 @@ Simplifications (each a documented choice):
   ``shrink_slab`` semantics (mm/shrinker.py).
 """
 
-from autoballoon._jit import kernel
+from autoballoon._jit import clear_bits, kernel
 from autoballoon.host import memory as host
 from autoballoon.mm import buddy, lru, shrinker, swap, vmpressure, workingset
 from autoballoon.mm.constants import (
@@ -61,7 +61,7 @@ def folio_referenced(m, pfn):
     """folio_referenced(): test and clear the PTE accessed bit (one mapping per page)."""
     f = m.fref[pfn]
     if f & F_YOUNG:
-        m.fref[pfn] = f & ~F_YOUNG
+        m.fref[pfn] = clear_bits(f, F_YOUNG)
         return 1
     return 0
 
@@ -72,7 +72,7 @@ def folio_check_references(m, g, pfn):
     referenced_ptes = folio_referenced(m, pfn)
     flags = m.pflags[pfn]
     referenced_folio = (flags & PG_referenced) != 0
-    m.pflags[pfn] = flags & ~PG_referenced
+    m.pflags[pfn] = clear_bits(flags, PG_referenced)
     anon = (flags & PG_swapbacked) != 0
     if referenced_ptes:
         if anon and m.P[g, P_KERNEL_OLD]:
@@ -98,6 +98,8 @@ def evict(m, g, pfn, vpn, now):
 def shrink_inactive_list(m, g, nr_to_scan, lru_idx, sc, now):
     """shrink_inactive_list() + shrink_folio_list(): scan nr_to_scan pages from the tail."""
     file = lru_idx == LRU_INACTIVE_FILE
+    # isolate_lru_folios() takes the batch off the list first: a page put back is not seen again
+    nr_to_scan = min(nr_to_scan, m.lru_size[g, lru_idx])
     scanned = 0
     reclaimed = 0
     writes = 0
@@ -141,7 +143,7 @@ def shrink_inactive_list(m, g, nr_to_scan, lru_idx, sc, now):
             cost += host.host_readback(m, g, pfn)
             writes += 1
             m.V[g, PGPGOUT] += 1
-            m.fref[pfn] &= ~F_DIRTY
+            m.fref[pfn] = clear_bits(m.fref[pfn], F_DIRTY)
             m.pflags[pfn] |= PG_reclaim
             lru.lru_add_head(m, g, lru_idx, pfn)
             m.V[g, PGROTATED] += 1
@@ -181,7 +183,7 @@ def shrink_active_list(m, g, nr_to_scan, lru_idx, sc):
         lru.lru_del(m, g, lru_idx, pfn)
         scanned += 1
         folio_referenced(m, pfn)
-        m.pflags[pfn] = (m.pflags[pfn] & ~PG_active) | PG_workingset
+        m.pflags[pfn] = clear_bits(m.pflags[pfn], PG_active) | PG_workingset
         lru.lru_add_head(m, g, inactive, pfn)
     m.V[g, PGREFILL] += scanned
     m.V[g, PGDEACTIVATE] += scanned
@@ -200,11 +202,10 @@ def get_scan_count(m, g, sc, nr):
     swappiness = m.P[g, P_SWAPPINESS]
     free = m.S[g, S_NR_FREE]
     file = m.lru_size[g, LRU_ACTIVE_FILE] + m.lru_size[g, LRU_INACTIVE_FILE]
-    anon = m.lru_size[g, LRU_ACTIVE_ANON] + m.lru_size[g, LRU_INACTIVE_ANON]
     deactivate_anon = lru.inactive_is_low(m, g, LRU_INACTIVE_ANON)
     deactivate_file = lru.inactive_is_low(m, g, LRU_INACTIVE_FILE)
     file_is_tiny = (file + free <= m.P[g, P_WMARK_HIGH] and not deactivate_anon
-                    and (anon >> prio) > 0)
+                    and (m.lru_size[g, LRU_INACTIVE_ANON] >> prio) > 0)
     cache_trim_mode = (m.lru_size[g, LRU_INACTIVE_FILE] >> prio) > 0 and not deactivate_file
     if not sc[SC_MAY_SWAP] or not can_reclaim_anon_pages(m, g):
         balance = SCAN_FILE
