@@ -1,23 +1,14 @@
 """virtio_balloon driver and host behaviour: tests that fail if the model is wrong."""
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from autoballoon.machine import Machine
 from autoballoon.sim.spec import WorkloadSpec
+from autoballoon.trace import AccessTrace
 from autoballoon.trace.ops import OP_EXIT, OP_WRITE
 from machines import MiB, MS, S, guest, phases, run, scenario
 
 PAGE = 4096
-
-
-@dataclass(frozen=True)
-class Stream:
-    gap_ns: np.ndarray
-    page: np.ndarray
-    op: np.ndarray
-    footprint: int
 
 
 def stream(pages, gap_ns=1000, exit_after=False, idle_ns=0):
@@ -30,7 +21,7 @@ def stream(pages, gap_ns=1000, exit_after=False, idle_ns=0):
         gaps = np.append(gaps, gap_ns)
         pages, ops, gaps = np.append(pages, 0), np.append(ops, np.uint8(OP_WRITE)), \
             np.append(gaps, idle_ns)
-    return Stream(gaps, pages, ops, int(pages.max()) + 1)
+    return AccessTrace(gaps, pages, ops, where="test stream")
 
 
 def test_driver_moves_towards_target_256_pages_per_batch():
