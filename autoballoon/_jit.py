@@ -8,6 +8,7 @@ source; any edit starts a fresh, correct cache (NUMBA_CACHE_DIR, if set, is resp
 import hashlib
 import os
 import pathlib
+import shutil
 
 import numba
 from numba import njit
@@ -26,8 +27,17 @@ def _source_hash() -> str:
     return h.hexdigest()[:16]
 
 
+def _use_cache_dir() -> None:
+    """Cache in __pycache__/numba-<hash>; the directories of earlier sources are removed."""
+    here = _ROOT / "__pycache__" / f"numba-{_source_hash()}"
+    for old in here.parent.glob("numba-*"):
+        if old != here:
+            shutil.rmtree(old, ignore_errors=True)
+    numba.config.CACHE_DIR = str(here)
+
+
 if not os.environ.get("NUMBA_CACHE_DIR"):
-    numba.config.CACHE_DIR = str(_ROOT / "__pycache__" / f"numba-{_source_hash()}")
+    _use_cache_dir()
 
 # _nrt=False: no reference counting. The kernels allocate nothing, and counting references to the
 # state tuple's arrays on every call made the fault path 12x slower.

@@ -163,6 +163,7 @@ class Machine:
         S[c.S_KSWAPD_PRIO] = c.DEF_PRIORITY
         S[c.S_REPORTING_CLOCK] = c.PAGE_REPORTING_DELAY_NS
         S[c.S_RA_PREV_OFFSET] = -2
+        S[c.S_VMP_LEVEL] = -1
         S[c.S_RNG] = _seed(run_seed, g, gs.workload.seed)
         S[c.S_ALIVE] = 1
         S[c.S_CLOCK] = gs.workload.start_ns
@@ -234,8 +235,7 @@ class Machine:
         out["progress"] = int(m.V[g, c.PROGRESS])
         out["oom_kill"] = int(m.V[g, c.OOM_KILL])
         out["alive"] = int(S[c.S_ALIVE])
-        out["pressure"] = int(S[c.S_VMP_LEVEL]) if m.V[g, c.VMPRESSURE_EVENTS:
-                                                        c.VMPRESSURE_EVENTS + 3].any() else -1
+        out["pressure"] = int(S[c.S_VMP_LEVEL])      # last vmpressure level, -1 before any
         return out
 
     def balloon_stats(self, g: int) -> dict[str, int]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -158,7 +158,6 @@ class ScanControl:
     nr_scanned: int = 0
     nr_reclaimed: int = 0
     cost_ns: int = 0
-    nr_writes: int = 0
 
 
 SCALARS = ("nr_slab", "slab_deferred", "balloon_deferred", "swap_cursor", "anon_cost",
@@ -502,7 +501,6 @@ class Guest:
         self.vmstat["pgsteal_" + who] += reclaimed
         sc.nr_scanned += scanned
         sc.nr_reclaimed += reclaimed
-        sc.nr_writes += writes
         sc.cost_ns += cost
         return reclaimed
 

@@ -104,10 +104,8 @@ def test_vmpressure_reports_more_severe_levels_under_heavier_thrashing():
     def events(length):
         w = phases(dict(length=length, pattern="rand", duration_ns=1 * S, think_ns=0))
         v = run(scenario(guest(memory=32 * MiB, workload=w), duration=1 * S)).vmstat(0)
-        return v["vmpressure_medium"] + v["vmpressure_critical"], v["vmpressure_low"]
-    mild_hi, mild_lo = events(34 * MiB)
-    heavy_hi, heavy_lo = events(96 * MiB)
-    assert heavy_hi > mild_hi
+        return v["vmpressure_medium"] + v["vmpressure_critical"]
+    assert events(96 * MiB) > events(34 * MiB)
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers():

@@ -31,7 +31,7 @@ import naive
 from naive import Guest, Page, ScanControl
 
 SC = ("nr_to_reclaim", "priority", "nr_scanned", "nr_reclaimed", "is_kswapd", "may_swap",
-      "cost_ns", "nr_writes")
+      "cost_ns")
 INACTIVE = (c.LRU_INACTIVE_ANON, c.LRU_INACTIVE_FILE)
 ACTIVE = (c.LRU_ACTIVE_ANON, c.LRU_ACTIVE_FILE)
 

@@ -108,7 +108,7 @@ def host_touch(m, g, pfn, now):
     host_kswapd(m, now)
     if m.H[H_NR_FREE] <= m.H[H_WMARK_LOW]:
         wakeup_host_kswapd(m, now)
-        host_kswapd(m, now + 1)
+        host_kswapd(m, now + 1)      # its first pass starts at the wake-up instant
     if m.H[H_NR_FREE] <= m.H[H_WMARK_MIN]:
         m.H[H_ALLOCSTALL] += 1
         reclaimed, cost = host_shrink(m, SWAP_CLUSTER_MAX)

@@ -4,8 +4,6 @@ Guest and host state is struct-of-arrays (see mm/state.py). Per-guest scalars li
 small int64 tables indexed by the ids below, so numba kernels read ``S[g, KSWAPD_PRIO]`` as a
 kernel engineer reads ``pgdat->kswapd_order``.
 """
-import numpy as np
-
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 SWAP_CLUSTER_MAX = 32
@@ -55,7 +53,6 @@ F_HIT_MASK = F_PRESENT | F_UNMAPPED
 V_FILE = 1 << 0            # page-cache page (else anon)
 V_KIND_SET = 1 << 1        # kind decided by first touch
 V_MAPPED = 1 << 2          # file page mapped by mmap (else reached by read()/write())
-V_SEEN = 1 << 3            # file page ever read (a later miss is a refault, a read from disk)
 
 # --- vmstat items (one int64 per guest each) --------------------------------------------------
 VMSTAT_NAMES = (
@@ -99,32 +96,31 @@ NR_VMSTAT = len(VMSTAT_NAMES)
 _params = ("frame_base", "nframes", "vpage_base", "nvpages", "swap_base", "nslots",
            "kernel_old", "swappiness", "wmark_min", "wmark_low", "wmark_high", "managed",
            "swap_read_ns", "swap_write_ns", "swap_ns_per_page", "kswapd_scan_ns",
-           "features", "autoballoon_rfc", "inactive_ratio_anon", "inactive_ratio_file",
-           "balloon_batch_ns", "fault_ns", "block_base", "nblocks")
+           "features", "autoballoon_rfc", "balloon_batch_ns", "fault_ns", "block_base",
+           "nblocks")
 (P_FRAME_BASE, P_NFRAMES, P_VPAGE_BASE, P_NVPAGES, P_SWAP_BASE, P_NSLOTS, P_KERNEL_OLD,
  P_SWAPPINESS, P_WMARK_MIN, P_WMARK_LOW, P_WMARK_HIGH, P_MANAGED, P_SWAP_READ_NS,
  P_SWAP_WRITE_NS, P_SWAP_NS_PER_PAGE, P_KSWAPD_SCAN_NS, P_FEATURES, P_AUTOBALLOON_RFC,
- P_INACTIVE_RATIO_ANON, P_INACTIVE_RATIO_FILE, P_BALLOON_BATCH_NS, P_FAULT_NS, P_BLOCK_BASE,
- P_NBLOCKS) = range(len(_params))
+ P_BALLOON_BATCH_NS, P_FAULT_NS, P_BLOCK_BASE, P_NBLOCKS) = range(len(_params))
 NR_PARAMS = len(_params)
 PARAM_NAMES = _params
 
 # --- per-guest mutable scalars (S[g, ...], int64) ---------------------------------------------
 _state = ("clock", "alive", "nr_free", "free_head", "nr_slab", "swap_used", "swap_cursor",
-          "kswapd_awake", "kswapd_clock", "kswapd_prio", "kswapd_failures", "kswapd_reclaimed",
+          "kswapd_awake", "kswapd_clock", "kswapd_prio", "kswapd_failures",
           "anon_cost", "file_cost", "nonresident_age", "vmp_scanned", "vmp_reclaimed",
           "vmp_level", "ra_hits", "ra_prev_offset", "ra_prev_win",
           "balloon_target", "balloon_actual", "balloon_clock", "puff_until", "balloon_dir",
           "slab_deferred", "balloon_deferred", "reporting_clock", "rng",
-          "wl_cursor", "wl_phase", "wl_pos", "wl_pass", "wl_phase_start", "wl_next_page",
+          "wl_cursor", "wl_phase", "wl_pos", "wl_pass", "wl_phase_start",
           "stats_clock", "balloon_locked")
 (S_CLOCK, S_ALIVE, S_NR_FREE, S_FREE_HEAD, S_NR_SLAB, S_SWAP_USED, S_SWAP_CURSOR,
- S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_KSWAPD_PRIO, S_KSWAPD_FAILURES, S_KSWAPD_RECLAIMED,
+ S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_KSWAPD_PRIO, S_KSWAPD_FAILURES,
  S_ANON_COST, S_FILE_COST, S_NONRESIDENT_AGE, S_VMP_SCANNED, S_VMP_RECLAIMED, S_VMP_LEVEL,
  S_RA_HITS, S_RA_PREV_OFFSET, S_RA_PREV_WIN, S_BALLOON_TARGET, S_BALLOON_ACTUAL,
  S_BALLOON_CLOCK, S_PUFF_UNTIL, S_BALLOON_DIR, S_SLAB_DEFERRED, S_BALLOON_DEFERRED,
  S_REPORTING_CLOCK, S_RNG, S_WL_CURSOR, S_WL_PHASE, S_WL_POS, S_WL_PASS, S_WL_PHASE_START,
- S_WL_NEXT_PAGE, S_STATS_CLOCK, S_BALLOON_LOCKED) = range(len(_state))
+ S_STATS_CLOCK, S_BALLOON_LOCKED) = range(len(_state))
 NR_STATE = len(_state)
 
 # --- virtio_balloon feature bits (include/uapi/linux/virtio_balloon.h) -------------------------
@@ -167,5 +163,3 @@ HOST_EVENTS_MAX = 4096     # host vmpressure events buffered between two control
 # --- workload sources -----------------------------------------------------------------------------
 WL_TRACE, WL_PHASES = 0, 1
 PAT_SEQ, PAT_RAND, PAT_READ, PAT_ZIPF = 0, 1, 2, 3
-
-INT64 = np.int64

@@ -20,10 +20,8 @@ from autoballoon._jit import clear_bits, kernel
 from autoballoon.host import memory as host
 from autoballoon.mm import lru, page_alloc, swap, workingset
 from autoballoon.mm.constants import (
-    F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
-    P_FAULT_NS, P_KERNEL_OLD, P_NSLOTS, P_SWAP_BASE, P_WMARK_LOW, PG_active, PG_referenced,
-    PG_swapbacked, PG_workingset, PGACTIVATE, PGFAULT, PGMAJFAULT, PGPGIN, PSWPIN, S_NR_FREE,
-    SWAP_RA, SWAP_RA_HIT, S_RA_HITS, V_FILE, V_KIND_SET, V_MAPPED, WORKINGSET_ACTIVATE)
+    F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, P_FAULT_NS, P_KERNEL_OLD, P_NSLOTS, P_SWAP_BASE, PG_active, PG_referenced,
+    PG_swapbacked, PG_workingset, PGACTIVATE, PGFAULT, PGMAJFAULT, PGPGIN, PSWPIN, SWAP_RA, SWAP_RA_HIT, S_RA_HITS, V_FILE, V_KIND_SET, V_MAPPED)
 from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE
 
 

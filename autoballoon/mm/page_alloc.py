@@ -60,7 +60,7 @@ def alloc_pages(m, g, gfp, now):
     if m.S[g, S_NR_FREE] > m.P[g, P_WMARK_LOW]:
         return buddy.rmqueue(m, g, now), 0
     vmscan.wakeup_kswapd(m, g, now)
-    vmscan.kswapd(m, g, now + 1)
+    vmscan.kswapd(m, g, now + 1)     # its first pass starts at the wake-up instant
     stall = 0
     no_progress = 0
     while True:

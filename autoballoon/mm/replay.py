@@ -114,6 +114,13 @@ def process_exit(m, g, now):
 
 
 @kernel
+def access_bits(f, op):
+    """What the MMU sets on an access: the accessed bits (guest PTE, host EPT) and, on a
+    write, the dirty bit."""
+    return f | F_YOUNG | F_HYOUNG | ((op & OP_WRITE) * F_DIRTY)
+
+
+@kernel
 def next_event(m, g, clock):
     """The workload's next event: (page, op, gap_ns), or page -1 when it has ended."""
     if m.wl_kind[g] != WL_TRACE:
@@ -149,7 +156,7 @@ def replay_hits(pte, fref, tr_page, tr_op, tr_gap, i, end, clock, until, base):
         f = fref[pfn]
         if (f & F_HIT_MASK) != F_PRESENT:
             break
-        fref[pfn] = f | F_YOUNG | F_HYOUNG | ((op & OP_WRITE) * F_DIRTY)
+        fref[pfn] = access_bits(f, op)
         clock += tr_gap[i]
         hits += 1
         i += 1
@@ -193,7 +200,7 @@ def run_guest(m, g, until):
         if pfn >= 0 and not (op & OP_SYSCALL):
             f = m.fref[pfn]
             if (f & F_HIT_MASK) == F_PRESENT:
-                m.fref[pfn] = f | F_YOUNG | F_HYOUNG | ((op & OP_WRITE) * F_DIRTY)
+                m.fref[pfn] = access_bits(f, op)
                 progress += 1
                 continue
         stall = memory.access_slow(m, g, vpn, op, clock)

@@ -36,8 +36,8 @@ from autoballoon.mm.constants import (
 
 # struct scan_control, as an int64 array
 SC_NR_TO_RECLAIM, SC_PRIORITY, SC_NR_SCANNED, SC_NR_RECLAIMED, SC_IS_KSWAPD, SC_MAY_SWAP, \
-    SC_COST_NS, SC_NR_WRITES = range(8)
-NR_SC = 8
+    SC_COST_NS = range(7)
+NR_SC = 7
 
 # enum folio_references
 FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, FOLIOREF_KEEP, FOLIOREF_ACTIVATE = 0, 1, 2, 3
@@ -162,7 +162,6 @@ def shrink_inactive_list(m, g, nr_to_scan, lru_idx, sc, now):
         m.V[g, PGSTEAL_DIRECT] += reclaimed
     sc[SC_NR_SCANNED] += scanned
     sc[SC_NR_RECLAIMED] += reclaimed
-    sc[SC_NR_WRITES] += writes
     sc[SC_COST_NS] += cost
     return reclaimed
 

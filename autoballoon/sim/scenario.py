@@ -167,6 +167,17 @@ def _array_of_tables(value, where: str) -> list:
     return value
 
 
+def _seed(value, where: str) -> int:
+    return _int(value, where, 0)
+
+
+def _optional(t: dict, w: str, fields: dict) -> dict:
+    """The optional keys present in table ``t``, parsed: ``{toml key: (spec field, parser)}``,
+    each parser called as ``parser(value, "where.key")`` so its error names the key."""
+    return {field: parse(t[key], f"{w}.{key}")
+            for key, (field, parse) in fields.items() if key in t}
+
+
 def _required(table: dict, key: str, where: str):
     if key not in table:
         raise SpecError(f"{where}.{key}: missing (required)")
@@ -198,14 +209,10 @@ class _Builder:
 
     def run(self, t) -> RunSpec:
         _check_keys(t, RUN_KEYS, "run")
-        kw = {"duration_ns": parse_duration(_required(t, "duration", "run"), "run.duration")}
-        if "tick" in t:
-            kw["tick_ns"] = parse_duration(t["tick"], "run.tick")
-        if "seed" in t:
-            kw["seed"] = _int(t["seed"], "run.seed", 0)
-        if "slice" in t:
-            kw["slice_ns"] = parse_duration(t["slice"], "run.slice")
-        elif kw.get("tick_ns", RunSpec.tick_ns) < RunSpec.slice_ns:
+        kw = {"duration_ns": parse_duration(_required(t, "duration", "run"), "run.duration"),
+              **_optional(t, "run", {"tick": ("tick_ns", parse_duration), "seed": ("seed", _seed),
+                                     "slice": ("slice_ns", parse_duration)})}
+        if "slice" not in t and kw.get("tick_ns", RunSpec.tick_ns) < RunSpec.slice_ns:
             kw["slice_ns"] = kw["tick_ns"]       # a short tick implies a short slice
         return RunSpec(**kw, where="run")
 
@@ -213,16 +220,11 @@ class _Builder:
         if not isinstance(value, dict):
             return SwapSpec(size=parse_size(value, where), where=where)
         _check_keys(value, SWAP_KEYS, where)
-        kw = {}
-        if "size" in value:
-            kw["size"] = parse_size(value["size"], f"{where}.size")
-        if "read_latency" in value:
-            kw["read_latency_ns"] = parse_duration(value["read_latency"], f"{where}.read_latency")
-        if "write_latency" in value:
-            kw["write_latency_ns"] = parse_duration(value["write_latency"],
-                                                    f"{where}.write_latency")
-        if "bandwidth" in value:
-            kw["bandwidth"] = parse_rate(value["bandwidth"], f"{where}.bandwidth")
+        kw = _optional(value, where, {
+            "size": ("size", parse_size),
+            "read_latency": ("read_latency_ns", parse_duration),
+            "write_latency": ("write_latency_ns", parse_duration),
+            "bandwidth": ("bandwidth", parse_rate)})
         return SwapSpec(**kw, where=where)
 
     def host(self, t) -> HostSpec:
@@ -230,19 +232,14 @@ class _Builder:
         kw = {"memory": parse_size(_required(t, "memory", "host"), "host.memory")}
         if "swap" in t:
             kw["swap"] = self.swap(t["swap"], "host.swap")
-        if "policy" in t:
-            kw["policy"] = _str(t["policy"], "host.policy")
+        kw.update(_optional(t, "host", {
+            "policy": ("policy", _str), "stats_poll": ("stats_poll_ns", parse_duration),
+            "fault": ("fault_ns", parse_duration), "kswapd_scan": ("kswapd_scan_ns", parse_duration)}))
         if "policy_params" in t:
             if not isinstance(t["policy_params"], dict):
                 _fail("host.policy_params", "a table such as { inflate = \"16MiB\" }",
                       t["policy_params"])
             kw["policy_params"] = dict(t["policy_params"])
-        if "stats_poll" in t:
-            kw["stats_poll_ns"] = parse_duration(t["stats_poll"], "host.stats_poll")
-        if "fault" in t:
-            kw["fault_ns"] = parse_duration(t["fault"], "host.fault")
-        if "kswapd_scan" in t:
-            kw["kswapd_scan_ns"] = parse_duration(t["kswapd_scan"], "host.kswapd_scan")
         return HostSpec(**kw, where="host")
 
     def guest(self, t, w: str) -> list[GuestSpec]:
@@ -262,18 +259,11 @@ class _Builder:
             if not isinstance(feats, list) or not all(isinstance(f, str) for f in feats):
                 _fail(f"{w}.features", 'a list of strings such as ["stats_vq"]', feats)
             kw["features"] = frozenset(feats)
-        if "target" in t:
-            kw["target"] = parse_size(t["target"], f"{w}.target")
-        for key in ("swappiness", "watermark_scale_factor"):
-            if key in t:
-                kw[key] = _int(t[key], f"{w}.{key}")
-        if "slab" in t:
-            kw["slab"] = parse_size(t["slab"], f"{w}.slab")
-        if "auto_balloon_variant" in t:
-            kw["auto_balloon_variant"] = _str(t["auto_balloon_variant"],
-                                              f"{w}.auto_balloon_variant")
-        if "kswapd_scan" in t:
-            kw["kswapd_scan_ns"] = parse_duration(t["kswapd_scan"], f"{w}.kswapd_scan")
+        kw.update(_optional(t, w, {
+            "target": ("target", parse_size), "swappiness": ("swappiness", _int),
+            "watermark_scale_factor": ("watermark_scale_factor", _int),
+            "slab": ("slab", parse_size), "auto_balloon_variant": ("auto_balloon_variant", _str),
+            "kswapd_scan": ("kswapd_scan_ns", parse_duration)}))
         if "count" not in t:
             return [GuestSpec(name=name, **kw, where=w)]
         count = _int(t["count"], f"{w}.count", 1)
@@ -298,30 +288,18 @@ class _Builder:
             kw["path"] = self.trace_path(_str(_required(t, "path", w), f"{w}.path"), f"{w}.path")
             if "speed" in t:
                 kw["speed"] = _number(t["speed"], f"{w}.speed")
-        if "loop" in t:
-            kw["loop"] = _bool(t["loop"], f"{w}.loop")
-        if "start" in t:
-            kw["start_ns"] = parse_duration(t["start"], f"{w}.start")
-        if "seed" in t:
-            kw["seed"] = _int(t["seed"], f"{w}.seed", 0)
+        kw.update(_optional(t, w, {"loop": ("loop", _bool), "start": ("start_ns", parse_duration),
+                                   "seed": ("seed", _seed)}))
         return WorkloadSpec(**kw, where=w)
 
     def phase(self, t, w: str) -> PhaseSpec:
         _check_keys(t, PHASE_KEYS, w)
-        kw = {"length": parse_size(_required(t, "length", w), f"{w}.length")}
-        if "offset" in t:
-            kw["offset"] = parse_size(t["offset"], f"{w}.offset")
-        if "pattern" in t:
-            kw["pattern"] = _str(t["pattern"], f"{w}.pattern")
-        if "duration" in t:
-            kw["duration_ns"] = parse_duration(t["duration"], f"{w}.duration")
-        if "passes" in t:
-            kw["passes"] = _int(t["passes"], f"{w}.passes")
-        if "think" in t:
-            kw["think_ns"] = parse_duration(t["think"], f"{w}.think")
-        for key in ("write_fraction", "alpha"):
-            if key in t:
-                kw[key] = _number(t[key], f"{w}.{key}")
+        kw = {"length": parse_size(_required(t, "length", w), f"{w}.length"),
+              **_optional(t, w, {
+                  "offset": ("offset", parse_size), "pattern": ("pattern", _str),
+                  "duration": ("duration_ns", parse_duration), "passes": ("passes", _int),
+                  "think": ("think_ns", parse_duration),
+                  "write_fraction": ("write_fraction", _number), "alpha": ("alpha", _number)})}
         return PhaseSpec(**kw, where=w)
 
     def trace_path(self, path: str, where: str) -> str:

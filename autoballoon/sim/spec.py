@@ -98,7 +98,6 @@ class WorkloadSpec:
         _need(self.kind in ("phases", "trace"), f"{w}.kind", "'phases' or 'trace'", self.kind)
         if self.kind == "phases":
             _need(len(self.phases) > 0, f"{w}.phases", "a non-empty list of phases", self.phases)
-            end = max(p.offset + p.length for p in self.phases)
             if self.mapping is not None:
                 _need(self.mapping >= PAGE_SIZE, f"{w}.mapping", "a size of at least 4KiB",
                       self.mapping)

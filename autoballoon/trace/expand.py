@@ -55,7 +55,7 @@ def expand(envelope: Envelope, seed: int, **params) -> AccessTrace:
                          f"{p['max_events']:,}); pass a smaller scale, e.g. scale="
                          f"{p['max_events'] / n_events:.3g}, or raise max_events")
     rng = np.random.default_rng(seed)
-    parts, prev, t_end = [], 0, 0
+    parts, prev = [], 0
     for start, dur, w in zip(envelope.time_ns, envelope.durations_ns, wss):
         if p["free_on_shrink"] and w < prev:
             freed = np.arange(w, prev, dtype=np.int64)
