@@ -11,7 +11,10 @@ import pathlib
 import shutil
 
 import numba
-from numba import njit
+from llvmlite import ir as llvmir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 _ROOT = pathlib.Path(__file__).parent
 _KERNEL_SOURCES = ("_jit.py", "mm", "virtio", "host/memory.py", "sim/engine.py", "trace/ops.py")
@@ -43,9 +46,44 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 # state tuple's arrays on every call made the fault path 12x slower.
 kernel = njit(cache=True, nogil=True, _nrt=False)
 
+# The state tuple travels as ~300 machine words (every array's pointer, shape and strides): a
+# call to a kernel LLVM did not inline copies all of them (about 2.5 KB). The few kernels on the
+# per-fault path are therefore inlined by numba itself; rare, large paths stay real calls.
+kernel_inline = njit(cache=True, nogil=True, _nrt=False, inline="always")
+
 
 @kernel
 def clear_bits(x, bits):
     """``x & ~bits`` without a negative mask, so it also holds for uint8/uint16 values when the
     kernels run as plain Python (NUMBA_DISABLE_JIT=1), where NumPy refuses ``~bits``."""
     return (x | bits) ^ bits
+
+
+def _prefetch_codegen(context, builder, signature, args):
+    aryty, idxty = signature.args
+    ary = context.make_array(aryty)(context, builder, args[0])
+    idx = context.cast(builder, args[1], idxty, types.intp)
+    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [idx])
+    ptr_t = llvmir.PointerType()
+    i32 = llvmir.IntType(32)
+    fn = cgutils.get_or_insert_function(
+        builder.module, llvmir.FunctionType(llvmir.VoidType(), [ptr_t, i32, i32, i32]),
+        "llvm.prefetch.p0")
+    # read, high temporal locality, data cache
+    builder.call(fn, [builder.bitcast(ptr, ptr_t), i32(0), i32(3), i32(1)])
+    return context.get_dummy_value()
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    return types.void(arr, idx), _prefetch_codegen
+
+
+def _no_prefetch(arr, idx):
+    pass
+
+
+# prefetch(arr, i): start loading arr[i] into the cache (a hint, never a fault). The replay
+# knows its future accesses and reclaim knows the next page on the list, so the random loads
+# of page records overlap instead of stalling one after the other. A no-op without the JIT.
+prefetch = _no_prefetch if numba.config.DISABLE_JIT else _prefetch

@@ -6,6 +6,10 @@ same trace in the same run.
 libcachesim_lru_events_per_s, ratio (ours / theirs), bytes_per_page, plus the miss ratios of both
 (a sanity check that the two simulate comparable caches: the guest's major-fault ratio is not an
 LRU miss ratio, but it should be near it). Speed is measured here, never in tests.
+
+For scale it also times ``bare_lru``: the least a page-level LRU can do (a page table and one
+doubly linked list, nothing else) compiled with numba, on the same trace in the same run. Its
+ratio to libCacheSim is the ceiling for any model written this way on this machine.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import tempfile
 import time
 
 import numpy as np
+from numba import njit
 
 from autoballoon.sim.spec import (PAGE_SIZE, GuestSpec, HostSpec, RunSpec, Scenario, SwapSpec,
                                   WorkloadSpec)
@@ -44,6 +49,57 @@ def bench_scenario(pages: int, memory_fraction: float) -> Scenario:
                       swap=SwapSpec(size=pages * PAGE_SIZE * 5 // 4), features=frozenset())
     return Scenario(run=RunSpec(duration_ns=10**18, tick_ns=10**17, slice_ns=10**17),
                     host=HostSpec(memory=2 * mem), guests=(guest,))
+
+
+@njit(cache=True, nogil=True)
+def bare_lru(trace, pages, frames):
+    """A minimal LRU page cache: returns the number of misses."""
+    where = np.full(pages, -1, np.int32)          # page -> frame
+    owner = np.full(frames, -1, np.int64)         # frame -> page
+    nxt = np.full(frames, -1, np.int32)
+    prv = np.full(frames, -1, np.int32)
+    head = tail = -1
+    used = misses = 0
+    for page in trace:
+        f = where[page]
+        if f >= 0:
+            if f == head:
+                continue
+            a, b = prv[f], nxt[f]                 # unlink, then push at the head
+            nxt[a] = b
+            if b >= 0:
+                prv[b] = a
+            else:
+                tail = a
+        else:
+            misses += 1
+            if used < frames:
+                f = used
+                used += 1
+            else:
+                f = tail
+                tail = prv[f]
+                if tail >= 0:
+                    nxt[tail] = -1
+                where[owner[f]] = -1
+            owner[f] = page
+            where[page] = f
+            if tail < 0:
+                tail = f
+        prv[f] = -1
+        nxt[f] = head
+        if head >= 0:
+            prv[head] = f
+        head = f
+    return misses
+
+
+def run_bare_lru(pages_arr: np.ndarray, pages: int, memory_fraction: float):
+    frames = int(pages * memory_fraction)
+    bare_lru(pages_arr[:1000], pages, frames)     # compile
+    t0 = time.perf_counter()
+    misses = bare_lru(pages_arr, pages, frames)
+    return len(pages_arr), time.perf_counter() - t0, misses / len(pages_arr)
 
 
 def run_autoballoon(pages_arr: np.ndarray, pages: int, memory_fraction: float):
@@ -88,11 +144,14 @@ def bench(events: int = EVENTS, pages: int = PAGES, memory_fraction: float = 0.1
            "autoballoon_events_per_s": round(n / dt),
            "autoballoon_major_fault_ratio": round(v["pgmajfault"] / n, 4),
            "bytes_per_page": round(bpp, 2)}
+    bn, bdt, bmiss = run_bare_lru(trace, pages, memory_fraction)
+    out.update({"bare_lru_events_per_s": round(bn / bdt), "bare_lru_miss_ratio": round(bmiss, 4)})
     try:
         ln, ldt, miss = run_libcachesim(trace, pages, memory_fraction)
         out.update({"libcachesim_lru_events_per_s": round(ln / ldt),
                     "libcachesim_lru_miss_ratio": round(miss, 4),
-                    "ratio": round((n / dt) / (ln / ldt), 2)})
+                    "ratio": round((n / dt) / (ln / ldt), 2),
+                    "bare_lru_ratio": round((bn / bdt) / (ln / ldt), 2)})
     except ImportError:
         out.update({"libcachesim_lru_events_per_s": None, "ratio": None,
                     "note": "libcachesim not installed: pip install 'autoballoon[bench]'"})

@@ -93,15 +93,14 @@ def wakeup_host_kswapd(m, now):
 
 
 @kernel
-def host_touch(m, g, pfn, now):
-    """A guest access reaches a frame the host does not back: host fault, maybe swap-in.
+def host_fault(m, g, pfn, now):
+    """A guest access reaches a frame the host does not back (the caller checked F_PRESENT):
+    the host's handle_mm_fault for the EPT violation, maybe a host swap-in.
 
     Returns the stall in ns, or -1 when the host is out of memory and swap (the host OOM
     killer then kills this guest's QEMU process: the guest is marked killed).
     """
     f = m.fref[pfn]
-    if f & F_PRESENT:
-        return 0
     m.H[H_PGFAULT] += 1
     m.V[g, HOST_FAULTS] += 1
     stall = m.H[H_FAULT_NS]

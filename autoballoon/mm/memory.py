@@ -16,12 +16,13 @@ file pages are read from a disk with the guest's swap-device timing, one page pe
 readahead); swap readahead allocations may reclaim once but never OOM (__GFP_NORETRY), and the
 reclaim time they cost is not charged to the faulting task; PTE dirty and PG_dirty are one bit.
 """
-from autoballoon._jit import clear_bits, kernel
+from autoballoon._jit import clear_bits, kernel, kernel_inline
 from autoballoon.host import memory as host
 from autoballoon.mm import lru, page_alloc, swap, workingset
 from autoballoon.mm.constants import (
-    F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, P_FAULT_NS, P_KERNEL_OLD, P_NSLOTS, P_SWAP_BASE, PG_active, PG_referenced,
-    PG_swapbacked, PG_workingset, PGACTIVATE, PGFAULT, PGMAJFAULT, PGPGIN, PSWPIN, SWAP_RA, SWAP_RA_HIT, S_RA_HITS, V_FILE, V_KIND_SET, V_MAPPED)
+    F_DIRTY, F_HYOUNG, F_PRESENT, F_UNMAPPED, F_YOUNG, P_FAULT_NS, P_KERNEL_OLD, P_NSLOTS,
+    P_SWAP_BASE, PG_active, PG_referenced, PG_swapbacked, PG_workingset, PGACTIVATE, PGFAULT,
+    PGMAJFAULT, PGPGIN, PSWPIN, SWAP_RA, SWAP_RA_HIT, S_RA_HITS, V_FILE, V_KIND_SET, V_MAPPED)
 from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE
 
 
@@ -52,7 +53,7 @@ def folio_mark_accessed(m, g, pfn):
         workingset.workingset_age_nonresident(m, g, 1)
 
 
-@kernel
+@kernel_inline
 def swap_readahead(m, g, vpn, now):
     """swap_cluster_readahead(): read the aligned window of slots around vpn's slot.
 
@@ -95,7 +96,7 @@ def set_kind(m, vpn, op):
     return vf
 
 
-@kernel
+@kernel_inline
 def fault_in(m, g, vpn, vf, op, now):
     """Bring a non-resident page in. Returns the stall in ns, or -1 if the workload died."""
     anon = not (vf & V_FILE)
@@ -129,7 +130,7 @@ def fault_in(m, g, vpn, vf, op, now):
     return stall
 
 
-@kernel
+@kernel_inline
 def access_slow(m, g, vpn, op, now):
     """Everything but the fast path. Returns the stall in ns, or -1 if the workload died."""
     vf = set_kind(m, vpn, op)
@@ -149,10 +150,11 @@ def access_slow(m, g, vpn, op, now):
         if (op & OP_WRITE) or swap.vm_swap_full(m, g):
             swap.swap_free(m, g, vpn)
             m.fref[pfn] |= F_DIRTY
-    h = host.host_touch(m, g, pfn, now + stall)
-    if h < 0:
-        return -1
-    stall += h
+    if not (m.fref[pfn] & F_PRESENT):
+        h = host.host_fault(m, g, pfn, now + stall)
+        if h < 0:
+            return -1
+        stall += h
     if (vf & V_FILE) and not (vf & V_MAPPED):
         folio_mark_accessed(m, g, pfn)
         m.fref[pfn] |= F_HYOUNG

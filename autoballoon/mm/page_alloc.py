@@ -11,11 +11,11 @@ Simplifications: one zone, no ALLOC_HARDER/HIGH reserves, no compaction; the OOM
 guest's workload (the only process modelled): its anonymous memory and swap are freed, it stops
 making progress, and the simulation goes on.
 """
-from autoballoon._jit import kernel
+from autoballoon._jit import kernel, kernel_inline
 from autoballoon.mm import buddy, lru, swap, vmscan
 from autoballoon.mm.constants import (
     MAX_RECLAIM_RETRIES, OOM_KILL, P_NVPAGES, P_VPAGE_BASE, P_WMARK_LOW, P_WMARK_MIN, S_ALIVE,
-    S_NR_FREE, SWAP_CLUSTER_MAX, V_FILE)
+    S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_NR_FREE, SWAP_CLUSTER_MAX, V_FILE)
 from autoballoon.virtio import balloon
 
 GFP_HIGHUSER_MOVABLE = 0
@@ -53,12 +53,23 @@ def out_of_memory(m, g, now):
     return True
 
 
-@kernel
+@kernel_inline
 def alloc_pages(m, g, gfp, now):
-    """alloc_pages(): one frame for guest g. Returns (pfn or -1, stall_ns of the caller)."""
-    vmscan.kswapd(m, g, now)
+    """alloc_pages(): one frame for guest g. Returns (pfn or -1, stall_ns of the caller).
+
+    The fast path (get_page_from_freelist above the low watermark) is inlined into callers;
+    kswapd first catches up with the time of the request if it is awake and behind.
+    """
+    if m.S[g, S_KSWAPD_AWAKE] and m.S[g, S_KSWAPD_CLOCK] < now:
+        vmscan.kswapd(m, g, now)
     if m.S[g, S_NR_FREE] > m.P[g, P_WMARK_LOW]:
         return buddy.rmqueue(m, g, now), 0
+    return alloc_pages_slowpath(m, g, gfp, now)
+
+
+@kernel
+def alloc_pages_slowpath(m, g, gfp, now):
+    """__alloc_pages_slowpath(): wake kswapd, retry at min, direct reclaim, OOM."""
     vmscan.wakeup_kswapd(m, g, now)
     vmscan.kswapd(m, g, now + 1)     # its first pass starts at the wake-up instant
     stall = 0

@@ -1,8 +1,14 @@
-"""The machine's state as struct-of-arrays NumPy, one array per page field.
+"""The machine's state as NumPy arrays, one array per page field.
 
 Every guest's frames (struct page), virtual pages (PTEs of the workload's address space) and
 swap slots live in shared arrays at per-guest offsets (``P[g, P_FRAME_BASE]`` ...), so one set
 of numba kernels serves a machine of many guests and the host can scan all guest frames.
+
+The per-frame fields (``pflags``, ``fref``, ``lru_next``, ``lru_prev``, ``rmap``) are views
+into one 16-byte record per frame, like the fields of struct page, and the per-virtual-page
+fields (``pte``, ``swp``, ``shadow``, ``vflags``) into one 16-byte record per page: a fault or
+a reclaim step then misses the cache once per page, not once per field, which is most of the
+model's speed on large footprints. The kernels see ordinary (strided) arrays.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from autoballoon.mm.constants import (
 
 MachineState = namedtuple("MachineState", [
     # frames (struct page / folio), global pfn
-    "pflags", "fref", "lru_next", "lru_prev", "rmap", "fguest", "balloon_pfns",
+    "pflags", "fref", "lru_next", "lru_prev", "rmap", "balloon_pfns",
     # virtual pages of the workloads, global vpn
     "pte", "swp", "vflags", "shadow",
     # swap slots, global slot number -> vpn
@@ -37,6 +43,12 @@ MachineState = namedtuple("MachineState", [
 ])
 
 BLOCK_PAGES = 1 << PAGEBLOCK_ORDER
+
+FRAME = np.dtype([("lru_next", np.int32), ("lru_prev", np.int32), ("rmap", np.int32),
+                  ("pflags", np.uint16), ("fref", np.uint8)], align=True)
+VPAGE = np.dtype([("pte", np.int32), ("swp", np.int32), ("shadow", np.int32),
+                  ("vflags", np.uint8)], align=True)
+assert FRAME.itemsize == 16 and VPAGE.itemsize == 16
 
 
 def _align(n: int, a: int) -> int:
@@ -66,16 +78,15 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
     P[:, c.P_NSLOTS] = nslots
     P[:, c.P_BLOCK_BASE] = fbase[:-1] // BLOCK_PAGES
     P[:, c.P_NBLOCKS] = [(n + BLOCK_PAGES - 1) // BLOCK_PAGES for n in nframes]
-    fguest = np.zeros(NF, np.uint16)
-    for g in range(G):
-        fguest[fbase[g]:fbase[g + 1]] = g
+    frames = np.zeros(NF, FRAME)
+    vpages = np.zeros(NV, VPAGE)
+    for field in ("lru_next", "lru_prev", "rmap"):
+        frames[field] = -1
+    for field in ("pte", "swp", "shadow"):
+        vpages[field] = -1
     return MachineState(
-        pflags=np.zeros(NF, np.uint16), fref=np.zeros(NF, np.uint8),
-        lru_next=np.full(NF, -1, np.int32), lru_prev=np.full(NF, -1, np.int32),
-        rmap=np.full(NF, -1, np.int32), fguest=fguest,
+        **{f: frames[f] for f in FRAME.names}, **{f: vpages[f] for f in VPAGE.names},
         balloon_pfns=np.full(NF, -1, np.int32),
-        pte=np.full(NV, -1, np.int32), swp=np.full(NV, -1, np.int32),
-        vflags=np.zeros(NV, np.uint8), shadow=np.full(NV, -1, np.int32),
         slot_owner=np.full(NS, -1, np.int32),
         blk_nfree=np.zeros(NF // BLOCK_PAGES, np.int32),
         blk_since=np.full(NF // BLOCK_PAGES, -1, np.int64),
@@ -101,10 +112,10 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
 
 
 def bytes_per_page(m: MachineState) -> float:
-    """Model state per simulated page (frames + virtual pages + swap slots), in bytes."""
-    per_page = [m.pflags, m.fref, m.lru_next, m.lru_prev, m.rmap, m.fguest, m.balloon_pfns,
-                m.pte, m.swp, m.vflags, m.shadow, m.slot_owner]
-    total = sum(a.nbytes for a in per_page)
-    return total / max(1, len(m.pte))
+    """Model state per simulated page (frames + virtual pages + swap slots), in bytes,
+    counting whole records (padding included)."""
+    arrays = {id(a.base if a.base is not None else a): a.base if a.base is not None else a
+              for a in (m.pflags, m.pte, m.balloon_pfns, m.slot_owner)}
+    return sum(a.nbytes for a in arrays.values()) / max(1, len(m.pte))
 
 

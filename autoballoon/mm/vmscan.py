@@ -22,7 +22,7 @@ Simplifications (each a documented choice):
   ``shrink_slab`` semantics (mm/shrinker.py).
 """
 
-from autoballoon._jit import clear_bits, kernel
+from autoballoon._jit import clear_bits, kernel, prefetch
 from autoballoon.host import memory as host
 from autoballoon.mm import buddy, lru, shrinker, swap, vmpressure, workingset
 from autoballoon.mm.constants import (
@@ -108,6 +108,12 @@ def shrink_inactive_list(m, g, nr_to_scan, lru_idx, sc, now):
         pfn = m.lru_tail[g, lru_idx]
         if pfn < 0:
             break
+        nxt = m.lru_prev[pfn]
+        if nxt >= 0:
+            # start loading the next page's PTE record and the frame after it: reclaim walks
+            # frames in LRU order, which is random in memory
+            prefetch(m.pte, m.rmap[nxt])
+            prefetch(m.pflags, m.lru_prev[nxt])
         lru.lru_del(m, g, lru_idx, pfn)
         scanned += 1
         ref = folio_check_references(m, g, pfn)
