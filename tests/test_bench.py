@@ -25,3 +25,4 @@ def lru_misses(trace, frames):
 def test_bare_lru_matches_an_ordered_dict_lru(frames, seed):
     trace = zipf_pages(3000, 100, 0.9, seed)
     assert bare_lru(trace, 100, frames) == lru_misses(trace.tolist(), frames)
+

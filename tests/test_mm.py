@@ -133,3 +133,16 @@ def golden_run():
 def test_golden_numbers_of_a_tiny_scenario():
     v = golden_run().vmstat(0)
     assert {k: v[k] for k in GOLDEN} == GOLDEN
+
+
+def test_page_fields_share_one_record_per_page_and_are_all_counted():
+    from autoballoon.mm.state import allocate, bytes_per_page
+    m = allocate([1000], [10_000], [5000])
+    nframes = len(m.pflags)                       # rounded up to whole 2 MiB blocks
+    for fields in ((m.pflags, m.fref, m.lru_next, m.lru_prev, m.rmap),
+                   (m.pte, m.swp, m.shadow, m.vflags)):
+        assert all(f.base is fields[0].base and f.strides == (16,) for f in fields)
+    m.swp[7] = 3                                  # a field view writes its own column only
+    assert m.pte[7] == -1 and m.shadow[7] == -1 and m.vflags[7] == 0
+    expected = (16 * nframes + 4 * nframes + 16 * 10_000 + 4 * 5000) / 10_000
+    assert bytes_per_page(m) == expected
