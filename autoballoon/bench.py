@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -24,6 +25,7 @@ import time
 import numpy as np
 from numba import njit
 
+from autoballoon import perfmap
 from autoballoon.sim.spec import (PAGE_SIZE, GuestSpec, HostSpec, RunSpec, Scenario, SwapSpec,
                                   WorkloadSpec)
 from autoballoon.trace import AccessTrace
@@ -172,10 +174,17 @@ def main(argv=None) -> int:
     ap.add_argument("--pages", type=int, default=PAGES)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
+    ap.add_argument("--perf-map", action="store_true",
+                    help="compile afresh; write /tmp/perf-<pid>.map for perf (see perfmap.py)")
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
+    cache = perfmap.fresh_cache() if a.perf_map else None
     out = bench(a.events, a.pages, seed=a.seed, repeat=a.repeat)
+    if cache:
+        path, n = perfmap.write()
+        shutil.rmtree(cache, ignore_errors=True)
+        print(f"{n} kernel symbols written to {path}", file=sys.stderr)
     if a.json:
         print(json.dumps(out))
     else:
