@@ -47,7 +47,10 @@ def demangle(symbol: str) -> str:
 def autoballoon_dispatchers():
     import autoballoon
     for info in pkgutil.walk_packages(autoballoon.__path__, "autoballoon."):
-        module = importlib.import_module(info.name)
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:                          # a module of an extra that is not installed
+            continue
         for obj in vars(module).values():
             if isinstance(obj, CPUDispatcher):
                 yield obj
