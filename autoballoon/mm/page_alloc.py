@@ -12,7 +12,7 @@ guest's workload (the only process modelled): its anonymous memory and swap are 
 making progress, and the simulation goes on.
 """
 from autoballoon._jit import kernel, kernel_inline
-from autoballoon.mm import buddy, lru, swap, vmscan
+from autoballoon.mm import buddy, unmap, vmscan
 from autoballoon.mm.constants import (
     MAX_RECLAIM_RETRIES, OOM_KILL, P_NVPAGES, P_VPAGE_BASE, P_WMARK_LOW, P_WMARK_MIN, S_ALIVE,
     S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_NR_FREE, SWAP_CLUSTER_MAX, V_FILE)
@@ -31,15 +31,8 @@ def oom_kill_workload(m, g, now):
     m.S[g, S_ALIVE] = ALIVE_KILLED
     base = m.P[g, P_VPAGE_BASE]
     for vpn in range(base, base + m.P[g, P_NVPAGES]):
-        if m.vflags[vpn] & V_FILE:
-            continue
-        pfn = m.pte[vpn]
-        if pfn >= 0:
-            lru.lru_del(m, g, lru.folio_lru_list(m.pflags[pfn]), pfn)
-            m.pte[vpn] = -1
-            buddy.free_frame(m, g, pfn, now)
-        swap.swap_free(m, g, vpn)
-        m.shadow[vpn] = -1
+        if not (m.vflags[vpn] & V_FILE):
+            unmap.zap_anon_page(m, g, vpn, now)
 
 
 @kernel

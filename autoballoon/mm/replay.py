@@ -12,7 +12,7 @@ accessed (and dirty) bits; everything else goes to mm/memory.access_slow.
 import numpy as np
 
 from autoballoon._jit import kernel, prefetch
-from autoballoon.mm import buddy, lru, memory, page_alloc, swap
+from autoballoon.mm import memory, page_alloc, unmap
 from autoballoon.mm.constants import (
     F_DIRTY, F_HIT_MASK, F_HYOUNG, F_PRESENT, F_YOUNG, P_NVPAGES, P_VPAGE_BASE, PAT_READ,
     PAT_SEQ, PAT_ZIPF, PROGRESS, S_ALIVE, S_CLOCK, S_RNG, S_WL_CURSOR, S_WL_PASS, S_WL_PHASE,
@@ -97,13 +97,7 @@ def free_vpage(m, g, vpn, now):
     """munmap()/free() of one page: an anon page and its swap go; a file page stays cached."""
     if m.vflags[vpn] & V_FILE:
         return
-    pfn = m.pte[vpn]
-    if pfn >= 0:
-        lru.lru_del(m, g, lru.folio_lru_list(m.pflags[pfn]), pfn)
-        m.pte[vpn] = -1
-        buddy.free_frame(m, g, pfn, now)
-    swap.swap_free(m, g, vpn)
-    m.shadow[vpn] = -1
+    unmap.zap_anon_page(m, g, vpn, now)
     m.vflags[vpn] = 0
 
 
