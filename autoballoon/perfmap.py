@@ -78,7 +78,8 @@ def write(path: str | None = None, dispatchers=None) -> tuple[str, int]:
     path = path or f"/tmp/perf-{os.getpid()}.map"
     found = entries(autoballoon_dispatchers() if dispatchers is None else dispatchers)
     starts = sorted(found)
+    ends = starts[1:] + [starts[-1] + 0x10000] if starts else []   # the last one: a guess
     with open(path, "w") as fh:
-        for a, b in zip(starts, starts[1:] + [starts[-1] + 0x10000] if starts else []):
+        for a, b in zip(starts, ends):
             fh.write(f"{a:x} {min(b - a, 0x100000):x} {found[a]}\n")
     return path, len(starts)

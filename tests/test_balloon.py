@@ -146,3 +146,5 @@ def test_stats_vq_is_refreshed_only_when_the_host_polls():
     assert m.balloon_stats(0) == polled                  # not polled again before 1 s
     m.advance(1100 * MS)
     assert m.balloon_stats(0)["free_memory"] < polled["free_memory"]
+    # the poll at 1 s: VIRTIO_BALLOON_S_MINFLT is the kernel's pgfault (major faults included)
+    assert m.balloon_stats(0)["minor_faults"] == 2048 == m.vmstat(0)["pgfault"]

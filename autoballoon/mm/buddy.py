@@ -8,10 +8,9 @@ free page reporting (mm/page_reporting.c, order >= pageblock_order) needs.
 """
 from autoballoon._jit import kernel
 from autoballoon.mm.constants import (
-    F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, PAGE_REPORTING_DELAY_NS, PAGEBLOCK_ORDER, PG_free,
-    PGALLOC, PGFREE, S_FREE_HEAD, S_NR_FREE, S_REPORTING_CLOCK)
+    BLOCK_PAGES, F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, PAGE_REPORTING_DELAY_NS, PAGEBLOCK_ORDER,
+    PG_free, PGALLOC, PGFREE, S_FREE_HEAD, S_NR_FREE, S_REPORTING_CLOCK)
 
-BLOCK_PAGES = 1 << PAGEBLOCK_ORDER
 # What a freed frame forgets; host backing (F_PRESENT/F_HSWAPPED) stays: the host cannot tell.
 KEEP_ON_FREE = 0xFF & ~(F_YOUNG | F_HYOUNG | F_DIRTY | F_UNMAPPED)
 

@@ -15,6 +15,7 @@ PAGE_CLUSTER = 3                       # /proc/sys/vm/page-cluster
 VIRTIO_BALLOON_ARRAY_PFNS_MAX = 256
 OOM_VBALLOON_DEFAULT_PAGES = 256
 PAGEBLOCK_ORDER = 9                    # 2 MiB blocks: the free page reporting granule
+BLOCK_PAGES = 1 << PAGEBLOCK_ORDER     # pageblock_nr_pages
 PAGE_REPORTING_DELAY_NS = 2_000_000_000
 BALLOON_PUFF_SLEEP_NS = 200_000_000    # "Out of puff!" msleep(200)
 VMPRESSURE_WIN = SWAP_CLUSTER_MAX * 16
@@ -103,7 +104,6 @@ _params = ("frame_base", "nframes", "vpage_base", "nvpages", "swap_base", "nslot
  P_SWAP_WRITE_NS, P_SWAP_NS_PER_PAGE, P_KSWAPD_SCAN_NS, P_FEATURES, P_AUTOBALLOON_RFC,
  P_BALLOON_BATCH_NS, P_FAULT_NS, P_BLOCK_BASE, P_NBLOCKS) = range(len(_params))
 NR_PARAMS = len(_params)
-PARAM_NAMES = _params
 
 # --- per-guest mutable scalars (S[g, ...], int64) ---------------------------------------------
 _state = ("clock", "alive", "nr_free", "free_head", "nr_slab", "swap_used", "swap_cursor",

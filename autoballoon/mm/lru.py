@@ -21,6 +21,13 @@ def folio_lru_list(flags):
 
 
 @kernel
+def lru_pages(m, g, file):
+    """Pages on the file (or anon) inactive + active lists."""
+    l = LRU_INACTIVE_FILE if file else LRU_INACTIVE_ANON
+    return m.lru_size[g, l] + m.lru_size[g, l + 1]
+
+
+@kernel
 def lru_add_head(m, g, lru, pfn):
     """lruvec_add_folio(): put pfn at the head (most recent end) of list ``lru``."""
     head = m.lru_head[g, lru]

@@ -6,9 +6,9 @@ DEFLATE_ON_OOM lowers through adjust_managed_page_count) and ``si_mem_available`
 the page cache and reclaimable slab each less min(half, low watermark).
 """
 from autoballoon._jit import kernel
+from autoballoon.mm import lru
 from autoballoon.mm.constants import (
-    LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, P_MANAGED, P_WMARK_HIGH, P_WMARK_LOW, S_NR_FREE,
-    S_NR_SLAB)
+    P_MANAGED, P_WMARK_HIGH, P_WMARK_LOW, S_NR_FREE, S_NR_SLAB)
 
 
 @kernel
@@ -20,7 +20,7 @@ def totalram_pages(m, g):
 def si_mem_available(m, g):
     wmark_low = m.P[g, P_WMARK_LOW]
     available = m.S[g, S_NR_FREE] - m.P[g, P_WMARK_HIGH]
-    pagecache = m.lru_size[g, LRU_ACTIVE_FILE] + m.lru_size[g, LRU_INACTIVE_FILE]
+    pagecache = lru.lru_pages(m, g, True)
     pagecache -= min(pagecache // 2, wmark_low)
     available += pagecache
     reclaimable = m.S[g, S_NR_SLAB]

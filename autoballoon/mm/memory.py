@@ -83,6 +83,15 @@ def swap_readahead(m, g, vpn, now):
 
 
 @kernel
+def try_to_free_swap(m, g, vpn, pfn, op):
+    """do_swap_page()'s should_try_to_free_swap(): on a write, or with swap more than half
+    full, the swap copy is dropped and the page becomes dirty (memory holds the only copy)."""
+    if m.swp[vpn] >= 0 and ((op & OP_WRITE) or swap.vm_swap_full(m, g)):
+        swap.swap_free(m, g, vpn)
+        m.fref[pfn] |= F_DIRTY
+
+
+@kernel
 def set_kind(m, vpn, op):
     """The first access decides a page's kind (anon or file, mapped or read())."""
     vf = m.vflags[vpn]
@@ -123,10 +132,10 @@ def fault_in(m, g, vpn, vf, op, now):
     if anon and not active and m.P[g, P_KERNEL_OLD]:
         active = True                                  # 3.x: new anon pages start active
     lru_cache_add(m, g, pfn, vpn, anon, active)
-    if anon and m.swp[vpn] >= 0 and ((op & OP_WRITE) or swap.vm_swap_full(m, g)):
-        swap.swap_free(m, g, vpn)                      # should_try_to_free_swap()
-    if anon and m.swp[vpn] < 0:
-        m.fref[pfn] |= F_DIRTY                         # no copy in swap: must be written
+    if anon:
+        try_to_free_swap(m, g, vpn, pfn, op)
+        if m.swp[vpn] < 0:
+            m.fref[pfn] |= F_DIRTY                     # no copy in swap: must be written
     return stall
 
 
@@ -147,9 +156,7 @@ def access_slow(m, g, vpn, op, now):
         m.V[g, SWAP_RA_HIT] += 1
         m.S[g, S_RA_HITS] += 1
         stall += m.P[g, P_FAULT_NS]
-        if (op & OP_WRITE) or swap.vm_swap_full(m, g):
-            swap.swap_free(m, g, vpn)
-            m.fref[pfn] |= F_DIRTY
+        try_to_free_swap(m, g, vpn, pfn, op)
     if not (m.fref[pfn] & F_PRESENT):
         h = host.host_fault(m, g, pfn, now + stall)
         if h < 0:

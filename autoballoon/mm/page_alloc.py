@@ -15,7 +15,7 @@ from autoballoon._jit import kernel, kernel_inline
 from autoballoon.mm import buddy, unmap, vmscan
 from autoballoon.mm.constants import (
     MAX_RECLAIM_RETRIES, OOM_KILL, P_NVPAGES, P_VPAGE_BASE, P_WMARK_LOW, P_WMARK_MIN, S_ALIVE,
-    S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_NR_FREE, SWAP_CLUSTER_MAX, V_FILE)
+    S_NR_FREE, SWAP_CLUSTER_MAX, V_FILE)
 from autoballoon.virtio import balloon
 
 GFP_HIGHUSER_MOVABLE = 0
@@ -53,7 +53,7 @@ def alloc_pages(m, g, gfp, now):
     The fast path (get_page_from_freelist above the low watermark) is inlined into callers;
     kswapd first catches up with the time of the request if it is awake and behind.
     """
-    if m.S[g, S_KSWAPD_AWAKE] and m.S[g, S_KSWAPD_CLOCK] < now:
+    if vmscan.kswapd_behind(m, g, now):    # tested first: a call copies the whole state
         vmscan.kswapd(m, g, now)
     if m.S[g, S_NR_FREE] > m.P[g, P_WMARK_LOW]:
         return buddy.rmqueue(m, g, now), 0

@@ -11,11 +11,10 @@ Only slab pages count as reclaimed (``reclaim_state->reclaimed_slab``); balloon 
 the free pool without being counted, as in the kernel.
 """
 from autoballoon._jit import kernel
-from autoballoon.mm import buddy
+from autoballoon.mm import buddy, lru, swap
 from autoballoon.mm.constants import (
-    DEFAULT_SEEKS, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, P_FEATURES, P_FRAME_BASE, P_KERNEL_OLD,
-    P_NSLOTS, S_BALLOON_DEFERRED, S_NR_SLAB, S_SLAB_DEFERRED, S_SWAP_USED, SHRINK_BATCH,
-    SHRINK_EMPTY, SHRINK_STOP, SLABS_SCANNED, VIRTIO_BALLOON_F_AUTO_BALLOON)
+    DEFAULT_SEEKS, P_FRAME_BASE, P_KERNEL_OLD, S_BALLOON_DEFERRED, S_NR_SLAB, S_SLAB_DEFERRED,
+    SHRINK_BATCH, SHRINK_EMPTY, SHRINK_STOP, SLABS_SCANNED, VIRTIO_BALLOON_F_AUTO_BALLOON)
 from autoballoon.virtio import balloon
 
 SLAB_SHRINKER, BALLOON_SHRINKER = 0, 1
@@ -23,9 +22,7 @@ SLAB_SHRINKER, BALLOON_SHRINKER = 0, 1
 
 @kernel
 def shrinker_registered(m, g, sid):
-    if sid == SLAB_SHRINKER:
-        return True
-    return (m.P[g, P_FEATURES] >> VIRTIO_BALLOON_F_AUTO_BALLOON) & 1 == 1
+    return sid == SLAB_SHRINKER or balloon.has_feature(m, g, VIRTIO_BALLOON_F_AUTO_BALLOON)
 
 
 @kernel
@@ -131,9 +128,9 @@ def shrink_slab_old(m, g, sid, nr_scanned, lru_pages, now):
 @kernel
 def zone_reclaimable_pages(m, g):
     """File LRU pages, plus anon LRU pages while swap has room."""
-    n = m.lru_size[g, LRU_INACTIVE_FILE] + m.lru_size[g, LRU_ACTIVE_FILE]
-    if m.P[g, P_NSLOTS] - m.S[g, S_SWAP_USED] > 0:
-        n += m.lru_size[g, 0] + m.lru_size[g, 1]
+    n = lru.lru_pages(m, g, True)
+    if swap.get_nr_swap_pages(m, g) > 0:
+        n += lru.lru_pages(m, g, False)
     return n
 
 

@@ -17,8 +17,8 @@ from collections import namedtuple
 import numpy as np
 
 from autoballoon.mm.constants import (
-    HOST_EVENTS_MAX, NR_HOST, NR_LRU_LISTS, NR_PARAMS, NR_STATE, NR_STATS_TAGS,
-    NR_VMSTAT, PAGEBLOCK_ORDER)
+    HOST_EVENTS_MAX, NR_HOST, NR_LRU_LISTS, NR_PARAMS, NR_STATE, NR_STATS_TAGS, NR_VMSTAT,
+    BLOCK_PAGES)
 
 MachineState = namedtuple("MachineState", [
     # frames (struct page / folio), global pfn
@@ -42,7 +42,6 @@ MachineState = namedtuple("MachineState", [
     "ph_cdf_start", "zipf_cdf",
 ])
 
-BLOCK_PAGES = 1 << PAGEBLOCK_ORDER
 
 FRAME = np.dtype([("lru_next", np.int32), ("lru_prev", np.int32), ("rmap", np.int32),
                   ("pflags", np.uint16), ("fref", np.uint8)], align=True)
@@ -114,8 +113,7 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
 def bytes_per_page(m: MachineState) -> float:
     """Model state per simulated page (frames + virtual pages + swap slots), in bytes,
     counting whole records (padding included)."""
-    arrays = {id(a.base if a.base is not None else a): a.base if a.base is not None else a
-              for a in (m.pflags, m.pte, m.balloon_pfns, m.slot_owner)}
-    return sum(a.nbytes for a in arrays.values()) / max(1, len(m.pte))
+    records = (m.pflags.base, m.pte.base, m.balloon_pfns, m.slot_owner)
+    return sum(a.nbytes for a in records) / max(1, len(m.pte))
 
 

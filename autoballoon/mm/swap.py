@@ -44,6 +44,12 @@ def swap_free(m, g, vpn):
 
 
 @kernel
+def get_nr_swap_pages(m, g):
+    """get_nr_swap_pages(): free swap slots (0 without swap)."""
+    return m.P[g, P_NSLOTS] - m.S[g, S_SWAP_USED]
+
+
+@kernel
 def vm_swap_full(m, g):
     """vm_swap_full(): more than half the swap in use, so swap-cache copies are freed eagerly."""
     return m.S[g, S_SWAP_USED] * 2 > m.P[g, P_NSLOTS]

@@ -22,17 +22,16 @@ Simplifications (each a documented choice):
   ``shrink_slab`` semantics (mm/shrinker.py).
 """
 
-from autoballoon._jit import clear_bits, kernel, prefetch
+from autoballoon._jit import clear_bits, kernel, kernel_inline, prefetch
 from autoballoon.host import memory as host
 from autoballoon.mm import buddy, lru, shrinker, swap, vmpressure, workingset
 from autoballoon.mm.constants import (
     ALLOCSTALL, DEF_PRIORITY, F_DIRTY, F_YOUNG, KSWAPD_WAKE, LRU_ACTIVE_ANON, LRU_ACTIVE_FILE,
     LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, MAX_RECLAIM_RETRIES, P_KERNEL_OLD, P_KSWAPD_SCAN_NS,
-    P_NSLOTS, P_SWAPPINESS, P_WMARK_HIGH, PAGEOUTRUN, PG_active, PG_reclaim, PG_referenced,
-    PG_swapbacked, PG_workingset, PGACTIVATE, PGDEACTIVATE, PGPGOUT, PGREFILL, PGROTATED,
-    PGSCAN_DIRECT, PGSCAN_KSWAPD, PGSTEAL_DIRECT, PGSTEAL_KSWAPD, PSWPOUT, S_ANON_COST,
-    S_FILE_COST, S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_KSWAPD_FAILURES, S_KSWAPD_PRIO, S_NR_FREE,
-    S_SWAP_USED, SWAP_CLUSTER_MAX)
+    P_SWAPPINESS, P_WMARK_HIGH, PAGEOUTRUN, PG_active, PG_reclaim, PG_referenced, PG_swapbacked,
+    PG_workingset, PGACTIVATE, PGDEACTIVATE, PGPGOUT, PGREFILL, PGROTATED, PGSCAN_DIRECT,
+    PGSCAN_KSWAPD, PGSTEAL_DIRECT, PGSTEAL_KSWAPD, PSWPOUT, S_ANON_COST, S_FILE_COST,
+    S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_KSWAPD_FAILURES, S_KSWAPD_PRIO, S_NR_FREE, SWAP_CLUSTER_MAX)
 
 # struct scan_control, as an int64 array
 SC_NR_TO_RECLAIM, SC_PRIORITY, SC_NR_SCANNED, SC_NR_RECLAIMED, SC_IS_KSWAPD, SC_MAY_SWAP, \
@@ -197,7 +196,7 @@ def shrink_active_list(m, g, nr_to_scan, lru_idx, sc):
 
 @kernel
 def can_reclaim_anon_pages(m, g):
-    return m.P[g, P_NSLOTS] - m.S[g, S_SWAP_USED] > 0
+    return swap.get_nr_swap_pages(m, g) > 0
 
 
 @kernel
@@ -206,7 +205,7 @@ def get_scan_count(m, g, sc, nr):
     prio = sc[SC_PRIORITY]
     swappiness = m.P[g, P_SWAPPINESS]
     free = m.S[g, S_NR_FREE]
-    file = m.lru_size[g, LRU_ACTIVE_FILE] + m.lru_size[g, LRU_INACTIVE_FILE]
+    file = lru.lru_pages(m, g, True)
     deactivate_anon = lru.inactive_is_low(m, g, LRU_INACTIVE_ANON)
     deactivate_file = lru.inactive_is_low(m, g, LRU_INACTIVE_FILE)
     file_is_tiny = (file + free <= m.P[g, P_WMARK_HIGH] and not deactivate_anon
@@ -316,6 +315,12 @@ def wakeup_kswapd(m, g, now):
         m.S[g, S_KSWAPD_CLOCK] = now
 
 
+@kernel_inline
+def kswapd_behind(m, g, now):
+    """kswapd is awake and its clock has not reached ``now``: it has passes to run."""
+    return m.S[g, S_KSWAPD_AWAKE] and m.S[g, S_KSWAPD_CLOCK] < now
+
+
 @kernel
 def kswapd(m, g, now):
     """kswapd's balance_pgdat(), run concurrently up to ``now``.
@@ -325,7 +330,7 @@ def kswapd(m, g, now):
     sleeps once free >= high, or after MAX_RECLAIM_RETRIES passes at priority 0 that freed
     nothing (pgdat->kswapd_failures, reset by any later successful reclaim).
     """
-    while m.S[g, S_KSWAPD_AWAKE] and m.S[g, S_KSWAPD_CLOCK] < now:
+    while kswapd_behind(m, g, now):
         if pgdat_balanced(m, g):
             m.S[g, S_KSWAPD_AWAKE] = 0
             break

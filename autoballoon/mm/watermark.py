@@ -33,8 +33,3 @@ def watermarks(managed_pages: int, watermark_scale_factor: int = 10,
     delta = max(wmin >> 2, managed_pages * watermark_scale_factor // 10000)
     return wmin, wmin + delta, wmin + 2 * delta
 
-
-def inactive_ratio(lru_pages: int) -> int:
-    """inactive_is_low(): int_sqrt(10 * gb) where gb is the list pair's size in GiB, else 1."""
-    gb = lru_pages >> (30 - 12)
-    return int_sqrt(10 * gb) if gb else 1

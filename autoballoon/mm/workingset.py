@@ -7,10 +7,11 @@ costs halve when they exceed a quarter of the LRU). Shadow entries live in a per
 array; like the kernel's they keep a masked age (EVICTION_MASK) and the PG_workingset bit.
 """
 from autoballoon._jit import kernel
+from autoballoon.mm import lru, swap
 from autoballoon.mm.constants import (
-    LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, P_NSLOTS,
-    PG_workingset, S_ANON_COST, S_FILE_COST, S_NONRESIDENT_AGE, S_SWAP_USED, WORKINGSET_ACTIVATE,
-    WORKINGSET_REFAULT, WORKINGSET_RESTORE)
+    LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, PG_workingset,
+    S_ANON_COST, S_FILE_COST, S_NONRESIDENT_AGE, WORKINGSET_ACTIVATE, WORKINGSET_REFAULT,
+    WORKINGSET_RESTORE)
 
 EVICTION_MASK = (1 << 30) - 1
 
@@ -35,7 +36,7 @@ def lru_note_cost(m, g, file, nr_pages):
         m.S[g, S_FILE_COST] += nr_pages
     else:
         m.S[g, S_ANON_COST] += nr_pages
-    lrusize = (m.lru_size[g, 0] + m.lru_size[g, 1] + m.lru_size[g, 2] + m.lru_size[g, 3])
+    lrusize = lru.lru_pages(m, g, False) + lru.lru_pages(m, g, True)
     if m.S[g, S_FILE_COST] + m.S[g, S_ANON_COST] > lrusize // 4:
         m.S[g, S_FILE_COST] //= 2
         m.S[g, S_ANON_COST] //= 2
@@ -60,7 +61,7 @@ def workingset_refault(m, g, vpn, file):
     size = m.lru_size[g, LRU_ACTIVE_FILE]
     if not file:
         size += m.lru_size[g, LRU_INACTIVE_FILE]
-    if m.P[g, P_NSLOTS] - m.S[g, S_SWAP_USED] > 0:
+    if swap.get_nr_swap_pages(m, g) > 0:
         size += m.lru_size[g, LRU_ACTIVE_ANON]
         if file:
             size += m.lru_size[g, LRU_INACTIVE_ANON]

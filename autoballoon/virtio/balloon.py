@@ -22,22 +22,20 @@ counted (``balloon_tell_host``); no page migration (balloon compaction).
 """
 from autoballoon._jit import kernel
 from autoballoon.host import memory as host
-from autoballoon.mm import buddy, meminfo
+from autoballoon.mm import buddy, lru, meminfo
 from autoballoon.mm.constants import (
     ALLOCSTALL, OOM_KILL, PAGE_SHIFT, PGFAULT, PGMAJFAULT, PGSCAN_DIRECT, PGSCAN_KSWAPD,
     PGSTEAL_DIRECT, PGSTEAL_KSWAPD, PSWPIN, PSWPOUT, S_NR_FREE, S_STATS_CLOCK,
-    VIRTIO_BALLOON_F_STATS_VQ,
-    BALLOON_DEFLATE, BALLOON_INFLATE, BALLOON_OOM_DEFLATE, BALLOON_OUT_OF_PUFF, BALLOON_PUFF_SLEEP_NS,
-    BALLOON_REVERSALS, BALLOON_SHRINKER_BUSY, S_BALLOON_LOCKED, BALLOON_SHRINKER_CALLS, BALLOON_TELL_HOST,
-    FREE_PAGE_REPORTED, OOM_VBALLOON_DEFAULT_PAGES, P_AUTOBALLOON_RFC, P_BALLOON_BATCH_NS,
-    P_BLOCK_BASE, P_FEATURES, P_FRAME_BASE, P_MANAGED, P_NBLOCKS, PAGE_REPORTING_DELAY_NS,
-    PAGEBLOCK_ORDER, PG_balloon, S_BALLOON_ACTUAL, S_BALLOON_CLOCK, S_BALLOON_DIR,
-    S_BALLOON_TARGET, S_PUFF_UNTIL, S_REPORTING_CLOCK, SHRINK_STOP,
-    VIRTIO_BALLOON_ARRAY_PFNS_MAX, VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+    VIRTIO_BALLOON_F_STATS_VQ, BALLOON_DEFLATE, BALLOON_INFLATE, BALLOON_OOM_DEFLATE,
+    BALLOON_OUT_OF_PUFF, BALLOON_PUFF_SLEEP_NS, BALLOON_REVERSALS, BALLOON_SHRINKER_BUSY,
+    S_BALLOON_LOCKED, BALLOON_SHRINKER_CALLS, BALLOON_TELL_HOST, FREE_PAGE_REPORTED,
+    OOM_VBALLOON_DEFAULT_PAGES, P_AUTOBALLOON_RFC, P_BALLOON_BATCH_NS, P_BLOCK_BASE, P_FEATURES,
+    P_FRAME_BASE, P_MANAGED, P_NBLOCKS, PAGE_REPORTING_DELAY_NS, BLOCK_PAGES, PG_balloon,
+    S_BALLOON_ACTUAL, S_BALLOON_CLOCK, S_BALLOON_DIR, S_BALLOON_TARGET, S_PUFF_UNTIL,
+    S_REPORTING_CLOCK, SHRINK_STOP, VIRTIO_BALLOON_ARRAY_PFNS_MAX, VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
     VIRTIO_BALLOON_F_MUST_TELL_HOST, VIRTIO_BALLOON_F_REPORTING)
 from autoballoon.mm import page_alloc
 
-BLOCK_PAGES = 1 << PAGEBLOCK_ORDER
 NEVER = 2**62
 
 
@@ -219,11 +217,11 @@ def update_balloon_stats(m, g):
     st[0] = v[PSWPIN] << PAGE_SHIFT                       # SWAP_IN
     st[1] = v[PSWPOUT] << PAGE_SHIFT                      # SWAP_OUT
     st[2] = v[PGMAJFAULT]                                 # MAJFLT
-    st[3] = v[PGFAULT] - v[PGMAJFAULT]                    # MINFLT
+    st[3] = v[PGFAULT]                                    # MINFLT (all faults, as Linux)
     st[4] = m.S[g, S_NR_FREE] << PAGE_SHIFT               # MEMFREE
     st[5] = meminfo.totalram_pages(m, g) << PAGE_SHIFT    # MEMTOT
     st[6] = meminfo.si_mem_available(m, g) << PAGE_SHIFT  # AVAIL
-    st[7] = (m.lru_size[g, 2] + m.lru_size[g, 3]) << PAGE_SHIFT  # CACHES
+    st[7] = lru.lru_pages(m, g, True) << PAGE_SHIFT       # CACHES
     st[8] = 0                                             # HTLB_PGALLOC
     st[9] = 0                                             # HTLB_PGFAIL
     st[10] = v[OOM_KILL]                                  # OOM_KILLS
