@@ -148,3 +148,26 @@ def test_stats_vq_is_refreshed_only_when_the_host_polls():
     assert m.balloon_stats(0)["free_memory"] < polled["free_memory"]
     # the poll at 1 s: VIRTIO_BALLOON_S_MINFLT is the kernel's pgfault (major faults included)
     assert m.balloon_stats(0)["minor_faults"] == 2048 == m.vmstat(0)["pgfault"]
+
+
+@pytest.mark.parametrize("free", [0, 10_000])
+def test_double_paging_readback_takes_a_host_page_like_a_fault(free):
+    """The guest writing out a frame the host swapped makes the host read it back: that needs
+    a host page, allocated as for a fault (with none free and nothing to reclaim, the host
+    OOM killer kills the guest), so host free memory never goes below zero."""
+    from autoballoon.host import memory as host
+    from autoballoon.mm import constants as c
+    m = Machine(scenario(guest(memory=32 * MiB, workload=phases(dict(length=MiB, passes=1))),
+                         duration=10 * MS))
+    st = m.m
+    st.fref[0] |= c.F_HSWAPPED
+    st.H[c.H_SWAP_USED] += 1
+    st.H[c.H_NR_FREE] = free
+    cost = host.host_readback(st, 0, 0, 0)
+    if free:
+        assert cost == st.H[c.H_SWAP_READ_NS] + st.H[c.H_SWAP_NS_PER_PAGE]
+        assert st.H[c.H_NR_FREE] == free - 1 and st.fref[0] & c.F_PRESENT
+        assert st.H[c.H_PSWPIN] == 1 and st.H[c.H_OOM_KILL] == 0
+    else:
+        assert cost == 0 and st.H[c.H_NR_FREE] == 0 and st.fref[0] & c.F_HSWAPPED
+        assert st.H[c.H_OOM_KILL] == 1 and st.S[0, c.S_ALIVE] == -1

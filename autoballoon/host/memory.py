@@ -93,17 +93,12 @@ def wakeup_host_kswapd(m, now):
 
 
 @kernel
-def host_fault(m, g, pfn, now):
-    """A guest access reaches a frame the host does not back (the caller checked F_PRESENT):
-    the host's handle_mm_fault for the EPT violation, maybe a host swap-in.
-
-    Returns the stall in ns, or -1 when the host is out of memory and swap (the host OOM
-    killer then kills this guest's QEMU process: the guest is marked killed).
-    """
-    f = m.fref[pfn]
-    m.H[H_PGFAULT] += 1
-    m.V[g, HOST_FAULTS] += 1
-    stall = m.H[H_FAULT_NS]
+def host_alloc_page(m, g, now):
+    """A host page for guest g's QEMU process (its fault or a swap-in): host kswapd catches up
+    and is woken below the low watermark, direct reclaim below min, the host OOM killer at
+    zero. Returns the allocation stall in ns, or -1 when the host OOM killer killed this
+    guest's QEMU process (the guest is marked killed)."""
+    stall = 0
     host_kswapd(m, now)
     if m.H[H_NR_FREE] <= m.H[H_WMARK_LOW]:
         wakeup_host_kswapd(m, now)
@@ -116,32 +111,52 @@ def host_fault(m, g, pfn, now):
         m.H[H_OOM_KILL] += 1
         m.S[g, S_ALIVE] = ALIVE_KILLED
         return -1
-    if f & F_HSWAPPED:
+    m.H[H_NR_FREE] -= 1
+    return stall
+
+
+@kernel
+def host_fault(m, g, pfn, now):
+    """A guest access reaches a frame the host does not back (the caller checked F_PRESENT):
+    the host's handle_mm_fault for the EPT violation, maybe a host swap-in.
+
+    Returns the stall in ns, or -1 when the host OOM killer killed this guest.
+    """
+    m.H[H_PGFAULT] += 1
+    m.V[g, HOST_FAULTS] += 1
+    alloc = host_alloc_page(m, g, now)
+    if alloc < 0:
+        return -1
+    stall = m.H[H_FAULT_NS] + alloc
+    if m.fref[pfn] & F_HSWAPPED:
         stall += host_swapin(m, g, pfn)
-    else:
-        m.H[H_NR_FREE] -= 1
     m.fref[pfn] |= F_PRESENT | F_HYOUNG
     return stall
 
 
 @kernel
 def host_swapin(m, g, pfn):
-    """Read a host-swapped guest frame back into a host page; returns the time it takes."""
+    """Read a host-swapped guest frame back into the host page just allocated for it; returns
+    the time it takes."""
     m.H[H_PSWPIN] += 1
     m.H[H_SWAP_USED] -= 1
     m.H[H_HOST_SWAPPED] -= 1
-    m.H[H_NR_FREE] -= 1
     m.V[g, HOST_SWAPIN_STALLS] += 1
     m.fref[pfn] = clear_bits(m.fref[pfn], F_HSWAPPED) | F_PRESENT
     return m.H[H_SWAP_READ_NS] + m.H[H_SWAP_NS_PER_PAGE]
 
 
 @kernel
-def host_readback(m, g, pfn):
-    """Double paging: the guest writing a page out first makes the host read it back in."""
-    if m.fref[pfn] & F_HSWAPPED:
-        return host_swapin(m, g, pfn)
-    return 0
+def host_readback(m, g, pfn, now):
+    """Double paging: the guest writing out a page the host swapped makes the host read it
+    back first, into a page allocated like any other. Returns the time; 0 if the allocation
+    got the guest killed (the write-out is then moot)."""
+    if not (m.fref[pfn] & F_HSWAPPED):
+        return 0
+    alloc = host_alloc_page(m, g, now)
+    if alloc < 0:
+        return 0
+    return alloc + host_swapin(m, g, pfn)
 
 
 @kernel

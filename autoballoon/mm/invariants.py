@@ -91,6 +91,8 @@ def _check_host(m):
     swapped = int(((m.fref & c.F_HSWAPPED) != 0).sum())
     if ((m.fref & c.F_PRESENT) & ((m.fref & c.F_HSWAPPED) >> 1)).any():
         raise InvariantError("host: a frame is both backed and in host swap")
+    if H[c.H_NR_FREE] < 0:
+        raise InvariantError(f"host: free pages {H[c.H_NR_FREE]} < 0")
     if present + H[c.H_NR_FREE] != H[c.H_TOTAL]:
         raise InvariantError(f"host: {present} backed + {H[c.H_NR_FREE]} free != "
                              f"{H[c.H_TOTAL]} total")

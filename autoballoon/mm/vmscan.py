@@ -139,13 +139,13 @@ def shrink_inactive_list(m, g, nr_to_scan, lru_idx, sc, now):
                 m.swp[vpn] = slot
                 dirty = True
             if dirty:
-                cost += host.host_readback(m, g, pfn)
+                cost += host.host_readback(m, g, pfn, now)
                 writes += 1
                 m.V[g, PSWPOUT] += 1
                 m.V[g, PGPGOUT] += 1
         elif dirty:
             # pageout() of a file page: start writeback, rotate, reclaim when written
-            cost += host.host_readback(m, g, pfn)
+            cost += host.host_readback(m, g, pfn, now)
             writes += 1
             m.V[g, PGPGOUT] += 1
             m.fref[pfn] = clear_bits(m.fref[pfn], F_DIRTY)
