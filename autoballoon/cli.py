@@ -123,10 +123,11 @@ def main(argv=None) -> int:
         if args.command != "bench":
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.bench_args = extra + args.bench_args      # e.g. --json, passed on to bench
+    from autoballoon.trace.format import TraceError
     try:
         return int(args.func(args) or 0)
-    except SpecError as e:
-        # a bad scenario or parameter: the message names the file, line and key
+    except (SpecError, TraceError) as e:
+        # a bad scenario, parameter or trace file: the message names the file, line and key
         print(f"autoballoon: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

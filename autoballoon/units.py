@@ -20,12 +20,19 @@ from decimal import Decimal, InvalidOperation
 
 from autoballoon.sim.spec import SpecError
 
-_SIZE_UNITS = {"": 1, "b": 1}
+# The one table of unit factors (lower-case size units, all binary; time units in ns). Readers
+# that accept fewer spellings take a subset of these (see ``units_subset``).
+SIZE_UNITS = {"": 1, "b": 1}
 for _i, _p in enumerate("kmgtp", start=1):
-    _SIZE_UNITS[_p] = _SIZE_UNITS[_p + "b"] = _SIZE_UNITS[_p + "ib"] = 1024 ** _i
+    SIZE_UNITS[_p] = SIZE_UNITS[_p + "b"] = SIZE_UNITS[_p + "ib"] = 1024 ** _i
 
-_TIME_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9,
-               "min": 60 * 10**9, "h": 3600 * 10**9}
+TIME_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9,
+              "min": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def units_subset(table: dict[str, int], names) -> dict[str, int]:
+    """``{name: table[name]}`` for ``names``, in that order (a KeyError names a typo)."""
+    return {name: table[name] for name in names}
 
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Zµ]*)\s*$")
 
@@ -57,11 +64,11 @@ def parse_size(value, where: str = "size") -> int:
             raise SpecError(f"{where}: expected a size >= 0, got {value!r}")
         return value
     parts = _split(value)
-    if parts is None or parts[1].lower() not in _SIZE_UNITS:
+    if parts is None or parts[1].lower() not in SIZE_UNITS:
         raise SpecError(f"{where}: expected {expected} (units B, KiB, MiB, GiB, TiB; "
                         f"K/KB/M/MB/G/GB are binary too), got {value!r}")
     number, unit = parts
-    return _exact_int(number * _SIZE_UNITS[unit.lower()], where, "bytes", value)
+    return _exact_int(number * SIZE_UNITS[unit.lower()], where, "bytes", value)
 
 
 def parse_duration(value, where: str = "duration") -> int:
@@ -75,13 +82,13 @@ def parse_duration(value, where: str = "duration") -> int:
         # A bare number is ambiguous (seconds? nanoseconds?), so it is refused.
         raise SpecError(f"{where}: expected {expected}, got {value!r}")
     parts = _split(value)
-    if parts is None or parts[1] not in _TIME_UNITS:
+    if parts is None or parts[1] not in TIME_UNITS:
         if parts is not None and parts[1] == "" and parts[0] == 0:
             return 0
         raise SpecError(f"{where}: expected {expected} (units ns, us, ms, s, min, h), "
                         f"got {value!r}")
     number, unit = parts
-    return _exact_int(number * _TIME_UNITS[unit], where, "nanoseconds", value)
+    return _exact_int(number * TIME_UNITS[unit], where, "nanoseconds", value)
 
 
 def parse_rate(value, where: str = "rate") -> int:

@@ -9,8 +9,8 @@ addresses); conversions of the bundled inputs are deterministic. Prints a README
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
-import os
 import random
 import shutil
 import subprocess
@@ -95,10 +95,9 @@ def record_all(scratch: Path, only) -> None:
             continue
         trace, status = record(cmd, interval_ns=interval, cwd=scratch / cwd,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        trace = trace.__class__(trace.gap_ns, trace.page, trace.op,
-                                meta={**trace.meta, "command": " ".join(
-                                    Path(c).name if c == PY else c for c in cmd),
-                                      "workload": what})
+        command = " ".join(Path(c).name if c == PY else c for c in cmd)
+        trace = dataclasses.replace(trace, meta={**trace.meta, "command": command,
+                                                 "workload": what})
         save(trace, out / f"{name}.parquet")
         report(out / f"{name}.parquet", what)
 
@@ -106,7 +105,7 @@ def record_all(scratch: Path, only) -> None:
 def convert_all(only) -> None:
     if not only or "cloudphysics" in only:
         t = read_csv(CLOUDPHYSICS)
-        t = t.__class__(t.gap_ns, t.page, t.op, meta={
+        t = dataclasses.replace(t, meta={
             **t.meta, "source": "CloudPhysics VMware VM block-I/O trace (cloudPhysicsIO.csv from "
             "the libCacheSim repository, github.com/1a1a11a/libCacheSim, commit aa0fc40); "
             "Waldspurger et al., Efficient MRC Construction with SHARDS, FAST 2015",
@@ -115,7 +114,7 @@ def convert_all(only) -> None:
         report(HERE / "cloudphysics" / "cloudphysics-io.parquet", "trace convert --from csv")
     if not only or "lackey" in only:
         t = read_lackey(HERE / "lackey" / "tiny.lackey.gz")
-        t = t.__class__(t.gap_ns, t.page, t.op, meta={
+        t = dataclasses.replace(t, meta={
             **t.meta, "source": "valgrind-3.19 lackey of data/lackey/tiny.c (gcc -O1 -static)",
             "licence": "recorded by the autoballoon project; no restrictions"})
         save(t, HERE / "lackey" / "tiny.parquet")
@@ -128,9 +127,13 @@ def convert_all(only) -> None:
             report(path, f"trace convert --from datacenter {source} --day 0 --memory 1GiB")
 
 
+ONLY_CHOICES = ("cloudphysics", "lackey", "envelopes", *RECORDINGS)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--only", nargs="*", default=[], choices=ONLY_CHOICES, metavar="NAME",
+                    help=f"regenerate only these: {', '.join(ONLY_CHOICES)}")
     ap.add_argument("--scratch", default=None)
     args = ap.parse_args()
     convert_all(args.only)

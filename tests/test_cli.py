@@ -87,3 +87,13 @@ def test_bench_arguments_are_passed_through(monkeypatch):
                         types.SimpleNamespace(main=lambda argv: seen.append(argv) or 0))
     assert cli.main(["bench", "--json"]) == 0
     assert seen == [["--json"]]
+
+
+def test_bad_trace_file_is_one_line_and_exit_2(tmp_path, capsys):
+    junk = tmp_path / "junk.parquet"
+    junk.write_bytes(b"this is not a parquet file\n")
+    assert cli.main(["trace", "info", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(r"autoballoon: error: .*junk\.parquet: not a readable Parquet trace file",
+                     err), err

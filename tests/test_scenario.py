@@ -210,12 +210,24 @@ TRACE = textwrap.dedent("""\
     """)
 
 
+def _write_access_trace(path):
+    from autoballoon.trace import store
+    from autoballoon.trace.format import AccessTrace
+    store.save(AccessTrace([0, 10, 10], [0, 1, 2], [1, 1, 0]), path)
+
+
+def _write_envelope(path):
+    from autoballoon.trace import store
+    from autoballoon.trace.format import Envelope
+    store.save(Envelope(time_ns=[0, 10**9], wss_bytes=[4096, 8192], end_ns=2 * 10**9), path)
+
+
 def test_trace_paths_resolve_against_the_scenario_directory(tmp_path):
     (tmp_path / "traces").mkdir()
-    trace = tmp_path / "traces" / "a.npz"
-    trace.write_bytes(b"x")
+    trace = tmp_path / "traces" / "a.parquet"
+    _write_access_trace(trace)
     path = tmp_path / "s.toml"
-    path.write_text(TRACE.replace("PATH", "traces/a.npz"))
+    path.write_text(TRACE.replace("PATH", "traces/a.parquet"))
     w = load_scenario(path).guests[0].workload
     assert w.kind == "trace" and w.path == str(trace.resolve())
     assert w.speed == 2.0 and w.loop is True
@@ -225,12 +237,12 @@ def test_trace_paths_fall_back_to_package_data(tmp_path, monkeypatch):
     import autoballoon.sim.scenario as sc
     data = tmp_path / "pkgdata"
     data.mkdir()
-    (data / "b.npz").write_bytes(b"x")
+    _write_access_trace(data / "b.parquet")
     monkeypatch.setattr(sc, "package_data_dirs", lambda: [data])
     path = tmp_path / "elsewhere" / "s.toml"
     path.parent.mkdir()
-    path.write_text(TRACE.replace("PATH", "b.npz"))
-    assert load_scenario(path).guests[0].workload.path == str((data / "b.npz").resolve())
+    path.write_text(TRACE.replace("PATH", "b.parquet"))
+    assert load_scenario(path).guests[0].workload.path == str((data / "b.parquet").resolve())
 
 
 def test_missing_trace_is_an_error_with_line(tmp_path):
@@ -239,6 +251,30 @@ def test_missing_trace_is_an_error_with_line(tmp_path):
     with pytest.raises(ScenarioError, match=r"guest\[0\]\.workload\.path: expected an existing "
                                             r"trace file") as err:
         load_scenario(path)
+    assert err.value.line == 8
+
+
+@pytest.mark.parametrize("write, message", [
+    (lambda p: p.write_bytes(b"x"), r"expected a page-access trace file: .*not a readable "
+                                    r"Parquet trace file"),
+    (_write_envelope, r"expected a page-access trace, not a demand envelope .*autoballoon trace expand"),
+], ids=["not-parquet", "envelope"])
+def test_trace_that_is_not_an_access_trace_is_an_error_with_line(tmp_path, write, message):
+    write(tmp_path / "t.parquet")
+    path = tmp_path / "s.toml"
+    path.write_text(TRACE.replace("PATH", "t.parquet"))
+    with pytest.raises(ScenarioError, match=r"guest\[0\]\.workload\.path: " + message) as err:
+        load_scenario(path)
+    assert err.value.line == 8
+    assert "Traceback" not in str(err.value)
+
+
+def test_workload_kind_must_be_a_string():
+    text = TRACE.replace('kind = "trace", path = "PATH", speed = 2.0, loop = true',
+                         'kind = ["phases"]')
+    with pytest.raises(ScenarioError, match=r"guest\[0\]\.workload\.kind: expected a string "
+                                            r"\(in quotes\), got \['phases'\]") as err:
+        parse_scenario(text)
     assert err.value.line == 8
 
 

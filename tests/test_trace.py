@@ -1,6 +1,7 @@
 """Trace format, readers, expansion model, recorder and CLI (issue 4)."""
 from __future__ import annotations
 
+import argparse
 import gzip
 import os
 import sys
@@ -18,6 +19,7 @@ from autoballoon.trace import (AccessTrace, Envelope, TraceError, expand, info, 
                                read_vm_csv, save, synth, validate)
 from autoballoon.trace import cli
 from autoballoon.trace.cachesim import ORACLE_GENERAL
+from autoballoon.trace.expand import window_pages
 from autoballoon.trace.ops import OP_EXIT, OP_FILE, OP_FREE, OP_SYSCALL, OP_WRITE
 from autoballoon.trace.stats import working_set_sizes
 
@@ -90,6 +92,13 @@ def test_invalid_traces(gap, page, op, match):
 def test_validate_and_free_keeps_no_kind():
     t = AccessTrace([0, 0, 0], [1, 1, 1], [OP_FILE, OP_FREE, OP_FILE])
     assert validate(t).equals(t)
+    # a trace whose arrays were swapped behind the constructor's back is re-checked
+    bad = small_trace()
+    op = np.array(bad.op)
+    op[2] = 9
+    object.__setattr__(bad, "op", op)
+    with pytest.raises(TraceError, match=r"row 2: column 'op': expected an access .*got 9"):
+        validate(bad)
 
 
 def test_load_errors(tmp_path):
@@ -158,6 +167,19 @@ def test_csv_reader_and_errors(tmp_path):
         read_csv(p)
 
 
+def test_csv_reader_op_col_and_missing_file(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("version,time,op,size,lbn\n1,5,28,4096,0\n1,6,2a,512,8\n")
+    for bad in (-1, 6):
+        with pytest.raises(TraceError, match=rf"t.csv: op-col={bad}: expected a column number "
+                                             r"in 1\.\.5"):
+            read_csv(p, op_col=bad)
+    assert read_csv(p, op_col=None).op.tolist() != read_csv(p).op.tolist()   # no writes
+    assert read_csv(p, op_col=0).equals(read_csv(p, op_col=None))     # 0: no op column
+    with pytest.raises(TraceError, match=r"nope.csv: cannot read"):
+        read_csv(tmp_path / "nope.csv")
+
+
 def test_cloudphysics_csv_and_binary_agree():
     """The two shipped encodings of the same 113,872 requests (sizes differ in 12 % of
     records between them, so page sets differ slightly; request times agree)."""
@@ -166,7 +188,16 @@ def test_cloudphysics_csv_and_binary_agree():
         pytest.skip("shared CloudPhysics sample not present")
     c = read_csv(base / "cloudPhysicsIO.csv")
     b = read_oracle_general(base / "cloudPhysicsIO.oracleGeneral.bin")
-    assert c.meta["requests"] == 113_872 and c.duration_ns == b.duration_ns == 7200 * 10**9
+    assert c.meta["requests"] == b.meta["requests"] == 113_872
+    assert c.duration_ns == b.duration_ns == 7200 * 10**9
+    # the same request times: every event is stamped with its request's time
+    assert np.array_equal(np.unique(np.cumsum(c.gap_ns)), np.unique(np.cumsum(b.gap_ns)))
+    # per request: without the size column every 512-byte sector request is one page event,
+    # so the csv gives one time per request, and they are the binary's times, in order
+    one = read_csv(base / "cloudPhysicsIO.csv", obj_size_col=None)
+    per_request = np.cumsum(one.gap_ns)
+    assert len(one) == b.meta["requests"] and np.all(np.diff(per_request) >= 0)
+    assert np.array_equal(np.unique(per_request), np.unique(np.cumsum(b.gap_ns)))
 
 
 # --- lackey --------------------------------------------------------------------------------
@@ -235,7 +266,8 @@ def test_bundled_envelopes_golden():
 # --- expansion model ----------------------------------------------------------------------
 def test_expansion_working_set_matches_envelope():
     """Stated tolerance: each window's distinct pages = the envelope's WSS to within one page
-    (rounding bytes to pages); here it is exact, on a real envelope scaled to 1/64."""
+    (rounding bytes to pages); here it is exact, on a real envelope scaled to 1/64: exactly
+    the page counts the expansion rounds to (``window_pages``)."""
     env = load_envelope(DATA / "envelopes" / "google2019-day0-1GiB.parquet")
     scale = 1 / 64
     t = expand(env, seed=5, scale=scale)
@@ -243,9 +275,18 @@ def test_expansion_working_set_matches_envelope():
     want = env.wss_bytes * scale / 4096
     assert len(ws) == len(env)
     assert np.abs(ws - want).max() <= 1.0
+    assert np.array_equal(ws, window_pages(env, scale))
     assert t.meta["expansion"]["seed"] == 5 and t.meta["expansion"]["alpha"] == 0.9
     assert expand(env, seed=5, scale=scale).equals(t)
     assert not expand(env, seed=6, scale=scale).equals(t)
+
+
+def test_working_set_sizes_keep_empty_windows():
+    # accesses in windows 0 and 2 of 10 ns; then nothing but a free and the exit up to 50 ns
+    t = AccessTrace([1, 2, 20, 20, 7], [0, 1, 0, 1, 0], [OP_WRITE, 0, 0, OP_FREE, OP_EXIT])
+    assert t.duration_ns == 50
+    assert working_set_sizes(t, 10).tolist() == [2, 0, 1, 0, 0]
+    assert working_set_sizes(t, 50).tolist() == [2]
 
 
 def test_expansion_frees_on_shrink_and_guards_size():
@@ -335,8 +376,18 @@ def test_cli_synth_info_convert_expand(tmp_path, capsys):
 def test_cli_duration_parsing():
     assert cli.duration_ns("200ms") == 200_000_000 and cli.duration_ns("1.5s") == 1_500_000_000
     assert cli.size_bytes("1GiB") == 2**30
-    with pytest.raises(Exception):
+    with pytest.raises(argparse.ArgumentTypeError,
+                       match=r"^expected a duration with a unit .*got '200'$"):
         cli.duration_ns("200")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^expected a size .*got '1.5 lots'$"):
+        cli.size_bytes("1.5 lots")
+
+
+def test_cli_bad_duration_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["trace", "info", "x.parquet", "--window", "200"])
+    assert e.value.code == 2
+    assert "argument --window: expected a duration with a unit" in capsys.readouterr().err
 
 
 # --- fuzzing: readers raise TraceError or return a valid trace, never anything else ---------

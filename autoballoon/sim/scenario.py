@@ -20,7 +20,7 @@
     features = ["stats_vq", "auto_balloon"]
     target = "768MiB"           # initial balloon target, QEMU's meaning (guest memory after)
     workload = { kind = "phases", phases = [ { length = "600MiB", duration = "40s", pattern = "seq" } ] }
-    # or workload = { kind = "trace", path = "traces/x.npz", speed = 1.0, loop = false }
+    # or workload = { kind = "trace", path = "traces/x.parquet", speed = 1.0, loop = false }
     [[schedule]]                # host-set target changes: at, guest (name or group), target
     at = "30s"
     guest = "vm"
@@ -272,7 +272,7 @@ class _Builder:
     def workload(self, t, w: str) -> WorkloadSpec:
         if not isinstance(t, dict):
             _fail(w, "a table such as { kind = \"phases\", phases = [...] }", t)
-        kind = t.get("kind", "phases")
+        kind = _str(t.get("kind", "phases"), f"{w}.kind")
         if kind not in WORKLOAD_KEYS:
             _fail(f"{w}.kind", "'phases' or 'trace'", kind)
         _check_keys(t, WORKLOAD_KEYS[kind], w)
@@ -309,9 +309,24 @@ class _Builder:
                                                                        package_data_dirs()]
         for c in candidates:
             if c.is_file():
-                return str(c.resolve())
-        _fail(where, "an existing trace file (looked in " +
-              ", ".join(str(c) for c in candidates) + ")", path)
+                found = c.resolve()
+                break
+        else:
+            _fail(where, "an existing trace file (looked in " +
+                  ", ".join(str(c) for c in candidates) + ")", path)
+        # Read the header (only the Parquet schema) now, so an envelope or a file that is not a
+        # trace is refused here, naming the key, rather than part-way through the run.
+        from autoballoon.trace.format import KIND_ACCESS, TraceError
+        from autoballoon.trace.store import read_header
+        try:
+            kind = read_header(found)["kind"]
+        except TraceError as e:
+            raise SpecError(f"{where}: expected a page-access trace file: {e}") from None
+        if kind != KIND_ACCESS:
+            # read_header allows only 'access' and 'envelope'
+            _fail(where, f"a page-access trace, not a demand envelope (expand it first: "
+                         f"`autoballoon trace expand {path} OUT --seed 1`)", path)
+        return str(found)
 
     def entry(self, t, w: str, run: RunSpec, guests: list[GuestSpec]) -> ScheduleEntry:
         _check_keys(t, SCHEDULE_KEYS, w)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from autoballoon import units
 from autoballoon.trace.format import PAGE_SIZE, AccessTrace, TraceError, fail_at
 from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE
 
-TIME_UNITS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+TIME_UNITS = units.units_subset(units.TIME_UNITS, ("s", "ms", "us", "ns"))   # -> ns
 ORACLE_GENERAL = np.dtype([("time", "<u4"), ("obj_id", "<u8"), ("obj_size", "<u4"),
                            ("next_access_vtime", "<i8")])
 # SCSI opcodes (WRITE(6/10/12/16)) and the words other csv traces use
@@ -29,11 +30,16 @@ WRITE_OPS = {"0a", "2a", "aa", "8a", "w", "write", "set", "put", "update", "inse
 MAX_PAGES = 2**28                # 268 M page events: ~4.5 GB of arrays
 
 
-def _column(df: pd.DataFrame, col: int, name: str, where: str, line0: int) -> np.ndarray:
-    """1-based column ``col`` as int64, or an error naming the first bad line."""
+def _check_col(df: pd.DataFrame, col: int, name: str, where: str) -> None:
+    """``col`` must be a 1-based column number of ``df``."""
     if col < 1 or col > df.shape[1]:
         raise TraceError(f"{where}: {name}-col={col}: expected a column number in "
                          f"1..{df.shape[1]}")
+
+
+def _column(df: pd.DataFrame, col: int, name: str, where: str, line0: int) -> np.ndarray:
+    """1-based column ``col`` as int64, or an error naming the first bad line."""
+    _check_col(df, col, name, where)
     raw = df.iloc[:, col - 1]
     num = pd.to_numeric(raw, errors="coerce")
     bad = num.isna() | (num < 0) | (num != np.floor(num)) | (num >= 2**62)
@@ -53,6 +59,8 @@ def read_csv(path, time_col: int = 2, obj_id_col: int = 5, obj_size_col: int | N
     try:
         df = pd.read_csv(path, sep=delimiter, header=None, skiprows=1 if has_header else 0,
                          dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except OSError as e:
+        raise TraceError(f"{where}: cannot read ({e})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
         raise TraceError(f"{where}: not a {delimiter!r}-separated csv trace ({e})") from None
     line0 = 2 if has_header else 1
@@ -61,10 +69,8 @@ def read_csv(path, time_col: int = 2, obj_id_col: int = 5, obj_size_col: int | N
     size = (_column(df, obj_size_col, "obj-size", where, line0) if obj_size_col
             else np.full(len(df), block_size if ids == "blocks" else PAGE_SIZE, np.int64))
     write = np.zeros(len(df), bool)
-    if op_col:
-        if op_col > df.shape[1]:
-            raise TraceError(f"{where}: op-col={op_col}: expected a column number in "
-                             f"1..{df.shape[1]}")
+    if op_col:                                      # None or 0: no op column
+        _check_col(df, op_col, "op", where)
         write = df.iloc[:, op_col - 1].str.strip().str.lower().isin(WRITE_OPS).to_numpy()
     return requests_to_trace(time, obj, size, write, where, time_unit, ids, block_size,
                              first_row=line0, row_word="line",
@@ -122,8 +128,9 @@ def requests_to_trace(time, obj, size, write, where, time_unit, ids, block_size,
         uniq, first = np.unique(obj, return_index=True)
         npages = -(-size[first] // PAGE_SIZE)
         base = np.concatenate([[0], np.cumsum(npages)[:-1]]) * PAGE_SIZE
-        start = base[np.searchsorted(uniq, obj)]
-        size = np.minimum(size, npages[np.searchsorted(uniq, obj)] * PAGE_SIZE)
+        k = np.searchsorted(uniq, obj)            # each request's object, once
+        start = base[k]
+        size = np.minimum(size, npages[k] * PAGE_SIZE)
     first_page = start // PAGE_SIZE
     count = (start + size - 1) // PAGE_SIZE - first_page + 1
     if count.sum() > MAX_PAGES:

@@ -9,29 +9,29 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import sys
 
+from autoballoon.sim.spec import SpecError
 from autoballoon.trace.format import TraceError
+from autoballoon.units import parse_duration, parse_size
 
-DURATION = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "min": 60 * 10**9}
-SIZE = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20, "g": 2**30,
-        "gib": 2**30}
 FORMATS = ("csv", "oracleGeneral", "lackey", "vmcsv", "datacenter")
 
 
-def duration_ns(text: str) -> int:
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ns|us|ms|s|min)\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected a duration like 200ms, 1s, 500us; got {text!r}")
-    return int(round(float(m.group(1)) * DURATION[m.group(2)]))
+def _arg_type(parse, what: str):
+    """An argparse ``type=`` from a ``units`` parser: its ``SpecError`` becomes the usage error
+    argparse prints (``argument --window: expected a duration ...``)."""
+    def convert(text: str) -> int:
+        try:
+            return parse(text, what)
+        except SpecError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix(f"{what}: ")) from None
+    convert.__name__ = what          # argparse names the type in "invalid <name> value" messages
+    return convert
 
 
-def size_bytes(text: str) -> int:
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
-    if not m or m.group(2).lower() not in SIZE:
-        raise argparse.ArgumentTypeError(f"expected a size like 1GiB, 512MiB, 4096; got {text!r}")
-    return int(float(m.group(1)) * SIZE[m.group(2).lower()])
+duration_ns = _arg_type(parse_duration, "duration")     # "200ms", "1.5s", "500us" -> ns
+size_bytes = _arg_type(parse_size, "size")              # "1GiB", "512MiB", "4096" -> bytes
 
 
 # --- commands ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def working_set_sizes(trace: AccessTrace, window_ns: int) -> np.ndarray:
     n_windows = max(1, -(-trace.duration_ns // window_ns))
     win = np.minimum(times // window_ns, n_windows - 1)
     keys = np.unique(win * np.int64(trace.footprint) + trace.page[access])
-    return np.bincount(keys // trace.footprint, minlength=int(win[-1]) + 1)
+    return np.bincount(keys // trace.footprint, minlength=n_windows)   # empty windows too
 
 
 def _quantiles(values: np.ndarray) -> dict:

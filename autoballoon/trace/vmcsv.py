@@ -20,11 +20,12 @@ import re
 import numpy as np
 import pandas as pd
 
+from autoballoon import units
 from autoballoon.trace.format import Envelope, TraceError
 
-TIME_UNITS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
-MEM_UNITS = {"b": 1, "kb": 1024, "kib": 1024, "mb": 2**20, "mib": 2**20, "gb": 2**30,
-             "gib": 2**30}
+TIME_UNITS = units.units_subset(units.TIME_UNITS, ("s", "ms", "us", "ns"))   # -> ns
+MEM_UNITS = units.units_subset(units.SIZE_UNITS, ("b", "kb", "kib", "mb", "mib", "gb",
+                                                  "gib"))                  # binary, -> bytes
 ROLES = {"time": ("time",), "provisioned": ("provision", "capacity", "assigned", "total"),
          "used": ("usage", "used", "util")}
 
@@ -102,12 +103,12 @@ def read_vm_csv(path, time_col: str | None = None, provisioned_col: str | None =
         used = used / 100.0 * prov
     else:
         used = used * _unit_of(u_name, mem_unit, where)
-    for name, values in ((t_name, (t - t[0]) * TIME_UNITS[time_unit]), (p_name, prov),
-                         (u_name, used)):
+    t_ns = (t - t[0]) * TIME_UNITS[time_unit]
+    for name, values in ((t_name, t_ns), (p_name, prov), (u_name, used)):
         if (big := np.flatnonzero(np.abs(values) >= 2.0**62)).size:
             raise TraceError(f"{where} line {int(big[0]) + 2}: column {name!r}: expected a value "
                              f"that fits int64 nanoseconds/bytes, got {df[name].iloc[big[0]]!r}")
-    time_ns = np.rint((t - t[0]) * TIME_UNITS[time_unit]).astype(np.int64)
+    time_ns = np.rint(t_ns).astype(np.int64)
     back = np.flatnonzero(np.diff(time_ns) <= 0)
     if back.size:
         i = int(back[0]) + 1
