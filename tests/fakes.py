@@ -5,7 +5,7 @@ Model, per tick of length dt (not Linux; just enough to react to balloons):
 - a guest *needs* the length of its current workload phase (plus seeded jitter of a few pages);
   what does not fit in ``ram - balloon`` is swapped in the guest; 1/10 of the swapped pages per
   100 ms are swapped back in (major faults, 100 µs stall each);
-- the balloon moves towards its target at ``balloon_rate`` bytes per 100 ms; with the
+- the balloon moves towards its target at ``BALLOON_RATE`` bytes per 100 ms; with the
   auto_balloon feature a guest that swaps deflates its balloon by the shortfall at once;
 - touched guest pages stay backed on the host unless the balloon takes them; backing beyond
   host memory is host swap; host events from the backed fraction (>75 % LOW, >85 % MEDIUM,
@@ -20,16 +20,15 @@ from autoballoon.machine import (STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LOW
 
 PAGE = 4096
 MIB = 2**20
+BALLOON_RATE = 32 * MIB
 
 
 class FakeMachine:
-    def __init__(self, scenario, debug=False, *, host_events=None, balloon_rate=32 * MIB):
+    def __init__(self, scenario, debug=False, *, host_events=None):
         self.scenario = scenario
         self.names = [g.name for g in scenario.guests]
         self.now_ns = 0
-        self.debug = debug
         self.host_events_script = host_events
-        self.balloon_rate = balloon_rate
         n = len(self.names)
         self.ram = [g.memory for g in scenario.guests]
         self.balloon = [0] * n                       # bytes in the balloon (actual)
@@ -77,7 +76,7 @@ class FakeMachine:
             spec = self.scenario.guests[g]
             need = self._need(g, self.now_ns) + PAGE * int(self.rng[g].integers(0, 16))
             # the driver moves towards the target
-            step = int(self.balloon_rate * scale) // PAGE * PAGE
+            step = int(BALLOON_RATE * scale) // PAGE * PAGE
             delta = max(-step, min(step, self.balloon_target[g] - self.balloon[g]))
             self._move_balloon(g, delta)
             room = self.ram[g] - self.balloon[g]
@@ -189,3 +188,14 @@ class RecordingPolicy:
     def observe(self, view):
         self.views.append(view)
         return self.script.get(view.now_ns)
+
+
+class Spy:
+    """A machine_factory that keeps the FakeMachine it built (keyword arguments go to it)."""
+
+    def __init__(self, **kw):
+        self.kw, self.machine = kw, None
+
+    def __call__(self, scn, debug=False):
+        self.machine = FakeMachine(scn, debug=debug, **self.kw)
+        return self.machine

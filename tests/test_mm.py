@@ -11,9 +11,8 @@ from machines import MiB, MS, S, guest, phases, run, scenario
 def test_watermarks_match_the_kernel_formula():
     # 1 GiB guest: min_free_kbytes = int_sqrt(1048576 * 16) = 4096 kB = 1024 pages
     assert min_free_kbytes(262144) == 4096
-    wmin, low, high = watermarks(262144)
-    delta = max(1024 // 4, 262144 * 10 // 10000)
-    assert (wmin, low, high) == (1024, 1024 + delta, 1024 + 2 * delta)
+    # delta = max(min / 4, 262144 * 10 / 10000) = max(256, 262) = 262 pages
+    assert watermarks(262144) == (1024, 1286, 1548)
     assert min_free_kbytes(1) == 128 and min_free_kbytes(10**10) == 262144
 
 

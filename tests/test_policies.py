@@ -10,7 +10,7 @@ from autoballoon.machine import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_
 from autoballoon.sim.loop import simulate
 from autoballoon.sim.scenario import parse_scenario
 from autoballoon.sim.spec import SpecError
-from fakes import FakeMachine
+from fakes import FakeMachine, Spy
 
 MIB = 2**20
 TICK = 100_000_000
@@ -119,19 +119,12 @@ def test_static_explicit_targets_and_schedule():
     extra = '[[schedule]]\nat = "450ms"\nguest = "vm-1"\ntarget = "100MiB"\n'
     s = scenario("static", extra)
     policy = make_policy(s, "static", {"targets": {"vm-0": "128MiB", "vm-1": 150 * MIB}})
-    factory = functools.partial(FakeMachine, host_events={})
-    machine_calls = []
-
-    def spy(scn, debug=False):
-        m = factory(scn, debug=debug)
-        machine_calls.append(m)
-        return m
-
+    spy = Spy(host_events={})
     r = simulate(s, policy, progress=False, machine_factory=spy)
     assert targets_mib(r, "vm-0") == [128] * 11
     # the schedule applies at the first tick boundary at or after its time (0.5 s)
     assert targets_mib(r, "vm-1") == [150] * 5 + [100] * 6
-    calls = [(t, g, v // MIB) for t, g, v in machine_calls[0].set_target_calls]
+    calls = [(t, g, v // MIB) for t, g, v in spy.machine.set_target_calls]
     assert calls == [(0, 0, 128), (0, 1, 150), (5 * TICK, 1, 100)]
 
 
