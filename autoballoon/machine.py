@@ -165,7 +165,7 @@ class Machine:
         S[c.S_RA_PREV_OFFSET] = -2
         S[c.S_VMP_LEVEL] = -1
         S[c.S_RNG] = _seed(run_seed, g, gs.workload.seed)
-        S[c.S_ALIVE] = 1
+        S[c.S_ALIVE] = c.ALIVE_RUNNING
         S[c.S_CLOCK] = gs.workload.start_ns
         if gs.target is not None:
             S[c.S_BALLOON_TARGET] = (gs.memory - gs.target) >> c.PAGE_SHIFT

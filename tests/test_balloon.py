@@ -69,6 +69,24 @@ def test_overcommitted_host_without_balloon_swaps_on_the_host():
     assert sum(m.vmstat(g)["host_swapin_stalls"] for g in range(2)) == h["pswpin"]
 
 
+
+def test_host_oom_kills_one_vm_and_frees_all_its_host_memory():
+    """Without host swap, two 64 MiB guests cannot both fit a 64 MiB host: the host OOM killer
+    kills one VM (its QEMU process), which frees every host page behind it, and the other VM
+    runs on with the memory that came back."""
+    from autoballoon.mm import constants as c
+    w = phases(dict(length=48 * MiB, pattern="seq", passes=4))
+    guests = [guest(name=f"vm{i}", memory=64 * MiB, workload=w) for i in range(2)]
+    m = run(scenario(*guests, host_memory=64 * MiB, duration=3 * S))
+    alive = [m.meminfo(g)["alive"] for g in range(2)]
+    assert m.host_vmstat()["oom_kill"] == 1 and sorted(alive) == [c.ALIVE_VM_KILLED, 0]
+    dead = alive.index(c.ALIVE_VM_KILLED)
+    base = m.m.P[dead, c.P_FRAME_BASE]
+    frames = slice(base, base + m.m.P[dead, c.P_NFRAMES])
+    assert not (m.m.fref[frames] & (c.F_PRESENT | c.F_HSWAPPED)).any()
+    assert m.meminfo(1 - dead)["progress"] == 4 * 48 * 256          # the survivor finished
+
+
 def auto_guest(variant="rfc", target=16 * MiB, length=28 * MiB, kernel="6.1", swap=32 * MiB):
     w = phases(dict(length=length, pattern="rand", duration_ns=2 * S))
     return guest(memory=32 * MiB, target=target, swap=swap, kernel=kernel,
@@ -169,5 +187,5 @@ def test_double_paging_readback_takes_a_host_page_like_a_fault(free):
         assert st.H[c.H_NR_FREE] == free - 1 and st.fref[0] & c.F_PRESENT
         assert st.H[c.H_PSWPIN] == 1 and st.H[c.H_OOM_KILL] == 0
     else:
-        assert cost == 0 and st.H[c.H_NR_FREE] == 0 and st.fref[0] & c.F_HSWAPPED
-        assert st.H[c.H_OOM_KILL] == 1 and st.S[0, c.S_ALIVE] == -1
+        assert cost == 0 and st.H[c.H_OOM_KILL] == 1 and st.S[0, c.S_ALIVE] == c.ALIVE_VM_KILLED
+        assert st.H[c.H_SWAP_USED] == 0 and not st.fref[0] & c.F_HSWAPPED   # freed with the VM

@@ -18,13 +18,13 @@ Simplifications (documented choices):
 from autoballoon._jit import clear_bits, kernel
 from autoballoon.mm import vmpressure as vmp
 from autoballoon.mm.constants import (
-    DEF_PRIORITY, F_HSWAPPED, F_HYOUNG, F_PRESENT, H_ALLOCSTALL, H_CLOCK_HAND, H_FAULT_NS,
-    H_HOST_SWAPPED, H_KSWAPD_AWAKE, H_KSWAPD_CLOCK, H_KSWAPD_SCAN_NS, H_KSWAPD_WAKE, H_NFRAMES,
-    H_NR_FREE, H_OOM_KILL, H_PGFAULT, H_PGSCAN, H_PGSTEAL, H_PSWPIN, H_PSWPOUT, H_SWAP_NS_PER_PAGE,
-    H_SWAP_READ_NS, H_SWAP_TOTAL, H_SWAP_USED, H_SWAP_WRITE_NS, H_WMARK_HIGH, H_WMARK_LOW,
-    H_WMARK_MIN, HOST_FAULTS, HOST_SWAPIN_STALLS, S_ALIVE, SWAP_CLUSTER_MAX)
+    ALIVE_VM_KILLED, P_FRAME_BASE, P_NFRAMES, DEF_PRIORITY, F_HSWAPPED, F_HYOUNG, F_PRESENT,
+    H_ALLOCSTALL, H_CLOCK_HAND, H_FAULT_NS, H_HOST_SWAPPED, H_KSWAPD_AWAKE, H_KSWAPD_CLOCK,
+    H_KSWAPD_SCAN_NS, H_KSWAPD_WAKE, H_NFRAMES, H_NR_FREE, H_OOM_KILL, H_PGFAULT, H_PGSCAN,
+    H_PGSTEAL, H_PSWPIN, H_PSWPOUT, H_SWAP_NS_PER_PAGE, H_SWAP_READ_NS, H_SWAP_TOTAL, H_SWAP_USED,
+    H_SWAP_WRITE_NS, H_WMARK_HIGH, H_WMARK_LOW, H_WMARK_MIN, HOST_FAULTS, HOST_SWAPIN_STALLS,
+    S_ALIVE, SWAP_CLUSTER_MAX)
 
-ALIVE_KILLED = -1
 
 
 @kernel
@@ -97,7 +97,7 @@ def host_alloc_page(m, g, now):
     """A host page for guest g's QEMU process (its fault or a swap-in): host kswapd catches up
     and is woken below the low watermark, direct reclaim below min, the host OOM killer at
     zero. Returns the allocation stall in ns, or -1 when the host OOM killer killed this
-    guest's QEMU process (the guest is marked killed)."""
+    guest's QEMU process (host_oom_kill)."""
     stall = 0
     host_kswapd(m, now)
     if m.H[H_NR_FREE] <= m.H[H_WMARK_LOW]:
@@ -108,11 +108,21 @@ def host_alloc_page(m, g, now):
         reclaimed, cost = host_shrink(m, SWAP_CLUSTER_MAX)
         stall += cost
     if m.H[H_NR_FREE] <= 0:
-        m.H[H_OOM_KILL] += 1
-        m.S[g, S_ALIVE] = ALIVE_KILLED
+        host_oom_kill(m, g)
         return -1
     m.H[H_NR_FREE] -= 1
     return stall
+
+
+@kernel
+def host_oom_kill(m, g):
+    """The host OOM killer kills guest g's QEMU process: the VM stops for good and the host
+    memory and host swap behind its RAM are freed (exit of QEMU's address space)."""
+    m.H[H_OOM_KILL] += 1
+    m.S[g, S_ALIVE] = ALIVE_VM_KILLED
+    base = m.P[g, P_FRAME_BASE]
+    for pfn in range(base, base + m.P[g, P_NFRAMES]):
+        host_drop(m, pfn)
 
 
 @kernel

@@ -114,6 +114,9 @@ _state = ("clock", "alive", "nr_free", "free_head", "nr_slab", "swap_used", "swa
           "slab_deferred", "balloon_deferred", "reporting_clock", "rng",
           "wl_cursor", "wl_phase", "wl_pos", "wl_pass", "wl_phase_start",
           "stats_clock", "balloon_locked")
+# S_ALIVE: the workload runs, has finished, was killed by the guest's OOM killer, or the whole
+# VM (its QEMU process) was killed by the host's OOM killer
+ALIVE_RUNNING, ALIVE_FINISHED, ALIVE_KILLED, ALIVE_VM_KILLED = 1, 0, -1, -2
 (S_CLOCK, S_ALIVE, S_NR_FREE, S_FREE_HEAD, S_NR_SLAB, S_SWAP_USED, S_SWAP_CURSOR,
  S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_KSWAPD_PRIO, S_KSWAPD_FAILURES,
  S_ANON_COST, S_FILE_COST, S_NONRESIDENT_AGE, S_VMP_SCANNED, S_VMP_RECLAIMED, S_VMP_LEVEL,

@@ -14,14 +14,13 @@ making progress, and the simulation goes on.
 from autoballoon._jit import kernel, kernel_inline
 from autoballoon.mm import buddy, unmap, vmscan
 from autoballoon.mm.constants import (
-    MAX_RECLAIM_RETRIES, OOM_KILL, P_NVPAGES, P_VPAGE_BASE, P_WMARK_LOW, P_WMARK_MIN, S_ALIVE,
-    S_NR_FREE, SWAP_CLUSTER_MAX, V_FILE)
+    ALIVE_KILLED, ALIVE_RUNNING, MAX_RECLAIM_RETRIES, OOM_KILL, P_NVPAGES, P_VPAGE_BASE,
+    P_WMARK_LOW, P_WMARK_MIN, S_ALIVE, S_NR_FREE, SWAP_CLUSTER_MAX, V_FILE)
 from autoballoon.virtio import balloon
 
 GFP_HIGHUSER_MOVABLE = 0
 __GFP_NORETRY = 1
 
-ALIVE_RUNNING, ALIVE_FINISHED, ALIVE_KILLED = 1, 0, -1
 
 
 @kernel

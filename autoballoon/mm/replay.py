@@ -12,14 +12,13 @@ accessed (and dirty) bits; everything else goes to mm/memory.access_slow.
 import numpy as np
 
 from autoballoon._jit import kernel, prefetch
-from autoballoon.mm import memory, page_alloc, unmap
+from autoballoon.mm import memory, unmap
 from autoballoon.mm.constants import (
-    F_DIRTY, F_HIT_MASK, F_HYOUNG, F_PRESENT, F_YOUNG, P_NVPAGES, P_VPAGE_BASE, PAT_READ,
-    PAT_SEQ, PAT_ZIPF, PROGRESS, S_ALIVE, S_CLOCK, S_RNG, S_WL_CURSOR, S_WL_PASS, S_WL_PHASE,
-    S_WL_PHASE_START, S_WL_POS, STALL_NS, V_FILE, WL_TRACE)
+    ALIVE_FINISHED, ALIVE_RUNNING, F_DIRTY, F_HIT_MASK, F_HYOUNG, F_PRESENT, F_YOUNG, P_NVPAGES,
+    P_VPAGE_BASE, PAT_READ, PAT_SEQ, PAT_ZIPF, PROGRESS, S_ALIVE, S_CLOCK, S_RNG, S_WL_CURSOR,
+    S_WL_PASS, S_WL_PHASE, S_WL_PHASE_START, S_WL_POS, STALL_NS, V_FILE, WL_TRACE)
 from autoballoon.trace.ops import OP_EXIT, OP_FILE, OP_FREE, OP_SYSCALL, OP_WRITE
 
-ALIVE_RUNNING, ALIVE_FINISHED = page_alloc.ALIVE_RUNNING, page_alloc.ALIVE_FINISHED
 PREFETCH_AHEAD = 16
 
 

@@ -104,7 +104,7 @@ def compare(scenario, policies=DEFAULT_POLICIES, progress: bool = True, workers:
 
 
 def summary_table(results: dict[str, Results], notes: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per policy: guest and host swap, major faults, OOM kills, stalls, progress,
+    """One row per policy: guest and host swap, major faults, guest and host OOM kills, stalls, progress,
     mean host memory used, mean total balloon. Guest figures are sums over guests."""
     rows = []
     for name, r in results.items():
@@ -115,6 +115,7 @@ def summary_table(results: dict[str, Results], notes: dict[str, str] | None = No
             "guest_pgmajfault": int(g["pgmajfault"].sum()),
             "guest_oom_kill": int(g["oom_kill"].sum()),
             "host_pswpin": _int(h.get("pswpin")), "host_pswpout": _int(h.get("pswpout")),
+            "host_oom_kill": _int(h.get("oom_kill")),            # VMs the host killed
             "stall_s": round(float(g["stall_seconds"].sum()), 3),
             "progress": int(g["progress"].sum()),
             "mean_host_used_mib": round(float(h["mean_used_mib"]), 1),

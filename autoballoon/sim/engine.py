@@ -4,11 +4,12 @@ Within a tick, guests run in slices of ``slice_ns`` so that they contend for hos
 fine grain; the guest that goes first rotates every slice, so no guest is favoured by its
 position in the scenario. Per slice and guest: the balloon work item, free page reporting and
 the stats timer run, then the workload replays to the slice's end, then kswapd catches up;
-host kswapd catches up after every slice.
+host kswapd catches up after every slice. A VM the host OOM killer killed runs no more.
 """
 from autoballoon._jit import kernel
 from autoballoon.host import memory as host
 from autoballoon.mm import replay, vmscan
+from autoballoon.mm.constants import ALIVE_VM_KILLED, S_ALIVE
 from autoballoon.virtio import balloon
 
 
@@ -22,6 +23,8 @@ def advance_machine(m, now, until, slice_ns, poll_ns, slice_no):
         first = slice_no % G
         for k in range(G):
             g = (first + k) % G
+            if m.S[g, S_ALIVE] == ALIVE_VM_KILLED:     # its QEMU process is gone
+                continue
             balloon.balloon_work(m, g, t)
             balloon.page_reporting_process(m, g, t)
             balloon.stats_poll(m, g, t, poll_ns)
