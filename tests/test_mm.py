@@ -145,3 +145,24 @@ def test_page_fields_share_one_record_per_page_and_are_all_counted():
     assert m.pte[7] == -1 and m.shadow[7] == -1 and m.vflags[7] == 0
     expected = (16 * nframes + 4 * nframes + 16 * 10_000 + 4 * 5000) / 10_000
     assert bytes_per_page(m) == expected
+
+
+@pytest.mark.parametrize("kernel", ["6.1", "3.7"])
+def test_new_anon_pages_start_active_only_on_3x_and_swap_ins_start_inactive(kernel):
+    """3.x put a new anonymous page on the active list (page_add_new_anon_rmap), but a page
+    read back from swap on the inactive one (lru_cache_add_anon); 6.1 puts both inactive."""
+    from autoballoon.machine import Machine
+    from autoballoon.mm import constants as c
+    from autoballoon.mm.memory import access_slow
+    m = Machine(scenario(guest(memory=16 * MiB, kernel=kernel,
+                               workload=phases(dict(length=MiB, passes=1))), duration=MS))
+    st = m.m
+    fresh, swapped = st.P[0, c.P_VPAGE_BASE] + 10, st.P[0, c.P_VPAGE_BASE] + 11
+    slot = st.P[0, c.P_SWAP_BASE]
+    st.swp[swapped], st.slot_owner[slot] = slot, swapped
+    st.S[0, c.S_SWAP_USED] += 1
+    for vpn in (fresh, swapped):
+        assert access_slow(st, 0, vpn, 0, 0) >= 0
+    active = [bool(st.pflags[st.pte[vpn]] & c.PG_active) for vpn in (fresh, swapped)]
+    assert active == [kernel == "3.7", False]
+    assert st.V[0, c.PSWPIN] == 1

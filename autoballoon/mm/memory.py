@@ -14,7 +14,9 @@ fault.
 Simplifications: a first anon touch allocates a page even for a read (no shared zero page);
 file pages are read from a disk with the guest's swap-device timing, one page per miss (no file
 readahead); swap readahead allocations may reclaim once but never OOM (__GFP_NORETRY), and the
-reclaim time they cost is not charged to the faulting task; PTE dirty and PG_dirty are one bit.
+reclaim time they cost is not charged to the faulting task; pages brought in by swap readahead
+skip refault detection (no workingset_refault, their shadow entries stay until their own fault);
+PTE dirty and PG_dirty are one bit.
 """
 from autoballoon._jit import clear_bits, kernel, kernel_inline
 from autoballoon.host import memory as host
@@ -129,8 +131,8 @@ def fault_in(m, g, vpn, vf, op, now):
             m.V[g, PGMAJFAULT] += 1
         stall += swap.swap_read_ns(m, g, io_pages)
         active, _ = workingset.workingset_refault(m, g, vpn, not anon)
-    if anon and not active and m.P[g, P_KERNEL_OLD]:
-        active = True                                  # 3.x: new anon pages start active
+    if anon and not io_pages and m.P[g, P_KERNEL_OLD]:
+        active = True       # 3.x: page_add_new_anon_rmap; a swap-in stays inactive (3.x too)
     lru_cache_add(m, g, pfn, vpn, anon, active)
     if anon:
         try_to_free_swap(m, g, vpn, pfn, op)

@@ -18,8 +18,11 @@ Simplifications (each a documented choice):
 - kswapd is a concurrent thread: it runs whole passes of ``max(high_wmark, SWAP_CLUSTER_MAX)``
   pages up to the current time, each pass taking ``scanned x kswapd_scan_ns`` + I/O time;
 - Linux 3.7 (``P_KERNEL_OLD``) differs here in: anon pages referenced on the inactive list are
-  activated at once (``PageSwapBacked`` test in page_check_references), and the old
-  ``shrink_slab`` semantics (mm/shrinker.py).
+  activated at once (``PageSwapBacked`` test in page_check_references), the file-list
+  ``inactive_is_low`` rule, new anon pages starting active, and the old ``shrink_slab``
+  semantics (mm/shrinker.py). Everything else is 6.1's in both modes, including what 3.7 did
+  not have yet: refault activation (workingset.c, 3.15), anon/file reclaim costs
+  (``lru_note_cost``, 5.9) and ``file_is_tiny`` / ``cache_trim_mode`` in get_scan_count.
 """
 
 from autoballoon._jit import clear_bits, kernel, kernel_inline, prefetch

@@ -16,9 +16,11 @@ The shrinker does not change the host's target, so the balloon work inflates aga
 
 Simplifications: the work item runs one batch every ``balloon_batch_ns`` (virtqueue round trip
 and the host's madvise); inflate allocations (GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC |
-__GFP_NORETRY) may direct-reclaim once and never OOM; the host learns of deflated pages
-atomically with the guest freeing them, so MUST_TELL_HOST orders nothing here and is only
-counted (``balloon_tell_host``); no page migration (balloon compaction).
+__GFP_NORETRY) may direct-reclaim once and never OOM, and the reclaim time is not added to the
+work item's clock (the balloon inflates at its batch rate however hard reclaim is); the host
+learns of deflated pages atomically with the guest freeing them, so MUST_TELL_HOST orders
+nothing here and is only counted (``balloon_tell_host``); no page migration (balloon
+compaction).
 """
 from autoballoon._jit import kernel
 from autoballoon.host import memory as host
