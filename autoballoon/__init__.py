@@ -1,8 +1,10 @@
 """autoballoon: page-level simulation of VM memory ballooning.
 
-A numba model of a Linux guest's memory management (mm/), the virtio_balloon driver (virtio/),
-the host and its balloon policies (host/), driven by workload traces (trace/) from a per-tick
-control loop (sim/).
+The data flow, and the packages in the order they import each other (every import points down):
+scenario/ (what to run: settings, TOML) → machine/ (the numba kernels: guest mm, virtio_balloon,
+host memory, workloads; ``Machine``) → control/ (the per-tick loop, host policies, the recorder)
+→ results/ (``simulate``, Results and their files, comparisons). trace/ reads and writes
+workload traces for all of them.
 
 The curated API, importable without compiling any numba kernel::
 
@@ -13,13 +15,13 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first use, so `import autoballoon` stays cheap
 _API = {
-    "load_scenario": "autoballoon.sim.scenario",
-    "simulate": "autoballoon.sim.loop",
-    "compare": "autoballoon.sim.compare",
-    "Results": "autoballoon.sim.results",
-    "Policy": "autoballoon.host.policies",
-    "register": "autoballoon.host.policies",
-    "HostView": "autoballoon.host.policies",
+    "load_scenario": "autoballoon.control.loop",
+    "simulate": "autoballoon.results.run",
+    "compare": "autoballoon.results.compare",
+    "Results": "autoballoon.results.run",
+    "Policy": "autoballoon.control.policies",
+    "register": "autoballoon.control.policies",
+    "HostView": "autoballoon.control.view",
 }
 __all__ = sorted(_API)
 

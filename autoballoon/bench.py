@@ -26,11 +26,12 @@ import numpy as np
 from numba import njit
 
 from autoballoon import perfmap
-from autoballoon.sim.spec import (PAGE_SIZE, GuestSpec, HostSpec, RunSpec, Scenario, SwapSpec,
+from autoballoon.scenario.spec import (PAGE_SIZE, GuestSpec, HostSpec, RunSpec, Scenario, SwapSpec,
                                   WorkloadSpec)
 from autoballoon.trace import AccessTrace
 from autoballoon.trace.cachesim import ORACLE_GENERAL
 from autoballoon.trace.ops import OP_WRITE
+from autoballoon.trace.synth import zipf_ranks
 
 EVENTS = 10_000_000
 PAGES = 1_000_000
@@ -41,9 +42,8 @@ GAP_NS = 100
 def zipf_pages(n: int, pages: int, alpha: float, seed: int) -> np.ndarray:
     """n page numbers, Zipf(alpha) by rank over ``pages`` pages, ranks scattered over pages."""
     rng = np.random.default_rng(seed)
-    cdf = np.cumsum(np.arange(1, pages + 1, dtype=np.float64) ** -alpha)
-    ranks = np.searchsorted(cdf, rng.random(n) * cdf[-1])
-    return rng.permutation(pages)[np.minimum(ranks, pages - 1)].astype(np.int64)
+    ranks = zipf_ranks(rng, pages, n, alpha)
+    return rng.permutation(pages)[ranks].astype(np.int64)
 
 
 def bench_scenario(pages: int, memory_fraction: float) -> Scenario:
@@ -109,7 +109,7 @@ def run_bare_lru(pages_arr: np.ndarray, pages: int, memory_fraction: float):
 
 def run_autoballoon(pages_arr: np.ndarray, pages: int, memory_fraction: float):
     from autoballoon.machine import Machine
-    from autoballoon.mm.state import bytes_per_page
+    from autoballoon.machine.state import bytes_per_page
     n = len(pages_arr)
     stream = AccessTrace(np.full(n, GAP_NS, np.int64), pages_arr, np.full(n, OP_WRITE, np.uint8),
                          meta={"source": "autoballoon bench: Zipf(0.9)"}, where="bench")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 
 def _cmd_run(args) -> int:
-    from autoballoon.sim.loop import simulate
-    from autoballoon.sim.results import save
-    from autoballoon.sim.scenario import load_scenario
+    from autoballoon.results.run import simulate
+    from autoballoon.results.run import save
+    from autoballoon.scenario.parse import load_scenario
 
     scenario = load_scenario(Path(args.scenario))
     results = simulate(scenario, args.policy, progress=not args.quiet, debug=args.debug)
@@ -31,9 +31,9 @@ def _cmd_run(args) -> int:
 
 def _cmd_compare(args) -> int:
     from autoballoon.plots import plot_comparison
-    from autoballoon.sim.compare import compare
-    from autoballoon.sim.results import _atomic, save
-    from autoballoon.sim.scenario import default_scenario_path, load_scenario
+    from autoballoon.results.compare import compare
+    from autoballoon.results.run import _atomic, save
+    from autoballoon.scenario.parse import default_scenario_path, load_scenario
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
     scenario = load_scenario(path)
@@ -115,7 +115,7 @@ def _unavailable(what: str, reason: str) -> int:
 
 
 def main(argv=None) -> int:
-    from autoballoon.sim.spec import SpecError
+    from autoballoon.scenario.spec import SpecError
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from autoballoon.sim.results import MIB, Results
+from autoballoon.results.run import MIB, Results
 
 
 def _per_time(ts, guests: bool, column: str):

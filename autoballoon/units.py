@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from autoballoon.sim.spec import SpecError
+from autoballoon.errors import SpecError
 
 # The one table of unit factors (lower-case size units, all binary; time units in ns). Readers
 # that accept fewer spellings take a subset of these (see ``units_subset``).
@@ -109,3 +109,16 @@ def format_size(nbytes: int) -> str:
         if nbytes and nbytes % factor == 0:
             return f"{nbytes // factor}{unit}"
     return f"{nbytes}B"
+
+
+def format_duration(ns: int) -> str:
+    """The shortest exact spelling: 100000000 → '100ms' (parse_duration reads it back)."""
+    for unit in ("h", "min", "s", "ms", "us"):
+        if ns and ns % TIME_UNITS[unit] == 0:
+            return f"{ns // TIME_UNITS[unit]}{unit}"
+    return f"{ns}ns"
+
+
+def format_rate(bytes_per_s: int) -> str:
+    """500 MiB/s → '500MiB/s'."""
+    return format_size(bytes_per_s) + "/s"

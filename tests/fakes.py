@@ -1,4 +1,4 @@
-"""A FakeMachine with the Machine interface (autoballoon/machine.py) and a crude, deterministic
+"""A FakeMachine with the Machine interface (MachineAPI, control/loop.py) and a crude, deterministic
 memory model, so the control loop, the policies and the results can be tested in milliseconds.
 
 Model, per tick of length dt (not Linux; just enough to react to balloons):
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from autoballoon.machine import (STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LOW,
+from autoballoon.control.loop import MachineAPI
+from autoballoon.control.view import (STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LOW,
                                  VMPRESSURE_MEDIUM)
 
 PAGE = 4096
@@ -23,7 +24,7 @@ MIB = 2**20
 BALLOON_RATE = 32 * MIB
 
 
-class FakeMachine:
+class FakeMachine(MachineAPI):
     def __init__(self, scenario, debug=False, *, host_events=None):
         self.scenario = scenario
         self.names = [g.name for g in scenario.guests]
@@ -39,8 +40,9 @@ class FakeMachine:
                                   "oom_kill", "pgscan_kswapd", "pgscan_direct", "pgsteal_kswapd",
                                   "pgsteal_direct", "workingset_refault", "balloon_inflate",
                                   "balloon_deflate"), 0) for _ in range(n)]
-        self.drv = [dict.fromkeys(("shrinker_calls", "shrinker_busy", "inflated", "deflated",
-                                   "reversals", "out_of_puff"), 0) for _ in range(n)]
+        self.drv = [dict.fromkeys(("balloon_shrinker_calls", "balloon_shrinker_busy",
+                                   "balloon_reversals", "balloon_out_of_puff"), 0)
+                    for _ in range(n)]
         self.stall_ns = [0] * n
         self.progress = [0] * n
         self.pressure = [-1] * n
@@ -81,7 +83,7 @@ class FakeMachine:
             self._move_balloon(g, delta)
             room = self.ram[g] - self.balloon[g]
             if need > room and "auto_balloon" in spec.features and self.balloon[g]:
-                self.drv[g]["shrinker_calls"] += 1
+                self.drv[g]["balloon_shrinker_calls"] += 1
                 self._move_balloon(g, -min(self.balloon[g], need - room))
                 room = self.ram[g] - self.balloon[g]
             swapped = max(0, need - room)
@@ -120,15 +122,14 @@ class FakeMachine:
     def _move_balloon(self, g: int, delta: int) -> None:
         if delta > 0:
             self.vm[g]["balloon_inflate"] += delta // PAGE
-            self.drv[g]["inflated"] += delta // PAGE
         elif delta < 0:
             self.vm[g]["balloon_deflate"] += -delta // PAGE
-            self.drv[g]["deflated"] += -delta // PAGE
         self.balloon[g] += delta
 
     # --- Machine interface ------------------------------------------------------------------
     def vmstat(self, g):
-        return dict(self.vm[g])
+        return {**self.vm[g], **self.drv[g], "stall_ns": self.stall_ns[g],
+                "progress": self.progress[g]}
 
     def meminfo(self, g):
         room = self.ram[g] - self.balloon[g]
@@ -139,8 +140,7 @@ class FakeMachine:
                 "Active(file)": 0, "Inactive(file)": 0, "SwapTotal": swap,
                 "SwapFree": swap - self.swapped[g], "Slab": 0,
                 "balloon_actual": self.balloon[g], "balloon_target": self.balloon_target[g],
-                "stall_ns": self.stall_ns[g], "progress": self.progress[g],
-                "oom_kill": 0, "pressure": self.pressure[g]}
+                "alive": 1, "pressure": self.pressure[g]}
 
     def balloon_stats(self, g):
         mi = self.meminfo(g)
@@ -149,9 +149,6 @@ class FakeMachine:
                      major_faults=self.vm[g]["pgmajfault"], free_memory=mi["MemFree"],
                      total_memory=mi["MemTotal"], available_memory=mi["MemAvailable"])
         return stats
-
-    def balloon_counters(self, g):
-        return dict(self.drv[g])
 
     def host_vmstat(self):
         return dict(self.host)

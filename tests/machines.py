@@ -1,6 +1,6 @@
 """Small scenarios for the kernel tests, built directly from the spec dataclasses."""
 from autoballoon.machine import Machine
-from autoballoon.sim.spec import (GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, SwapSpec,
+from autoballoon.scenario.spec import (GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, SwapSpec,
                                   WorkloadSpec)
 
 MiB = 2**20

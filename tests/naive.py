@@ -20,7 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autoballoon.mm import constants as c
+from autoballoon.machine import callbacks
+from autoballoon.machine.mm import constants as c
+from autoballoon.machine import layout as L
+from autoballoon import uapi
 
 # ---------------------------------------------------------------------------------------------
 # names <-> bits
@@ -160,16 +163,16 @@ class ScanControl:
     cost_ns: int = 0
 
 
-SCALARS = ("nr_slab", "slab_deferred", "balloon_deferred", "swap_cursor", "anon_cost",
+SCALARS = ("nr_slab", "slab_deferred", "swap_cursor", "anon_cost",
            "file_cost", "nonresident_age", "vmp_scanned", "vmp_reclaimed", "vmp_level",
            "kswapd_awake", "kswapd_clock", "kswapd_prio", "kswapd_failures")
-S_IDS = {"nr_slab": c.S_NR_SLAB, "slab_deferred": c.S_SLAB_DEFERRED,
-         "balloon_deferred": c.S_BALLOON_DEFERRED, "swap_cursor": c.S_SWAP_CURSOR,
-         "anon_cost": c.S_ANON_COST, "file_cost": c.S_FILE_COST,
-         "nonresident_age": c.S_NONRESIDENT_AGE, "vmp_scanned": c.S_VMP_SCANNED,
-         "vmp_reclaimed": c.S_VMP_RECLAIMED, "vmp_level": c.S_VMP_LEVEL,
-         "kswapd_awake": c.S_KSWAPD_AWAKE, "kswapd_clock": c.S_KSWAPD_CLOCK,
-         "kswapd_prio": c.S_KSWAPD_PRIO, "kswapd_failures": c.S_KSWAPD_FAILURES}
+# slab_deferred is the slab cache shrinker's nr_deferred (m.shrinker_deferred[g, 0])
+S_IDS = {"nr_slab": L.S_NR_SLAB, "swap_cursor": L.S_SWAP_CURSOR,
+         "anon_cost": L.S_ANON_COST, "file_cost": L.S_FILE_COST,
+         "nonresident_age": L.S_NONRESIDENT_AGE, "vmp_scanned": L.S_VMP_SCANNED,
+         "vmp_reclaimed": L.S_VMP_RECLAIMED, "vmp_level": L.S_VMP_LEVEL,
+         "kswapd_awake": L.S_KSWAPD_AWAKE, "kswapd_clock": L.S_KSWAPD_CLOCK,
+         "kswapd_prio": L.S_KSWAPD_PRIO, "kswapd_failures": L.S_KSWAPD_FAILURES}
 PARAMS = ("frame_base", "nframes", "vpage_base", "nvpages", "swap_base", "nslots",
           "kernel_old", "swappiness", "wmark_min", "wmark_low", "wmark_high", "managed",
           "swap_write_ns", "swap_ns_per_page", "kswapd_scan_ns", "features", "block_base",
@@ -216,7 +219,7 @@ class Guest:
     @classmethod
     def from_state(cls, m, g: int) -> "Guest":
         P, S = m.P[g], m.S[g]
-        ids = {n: getattr(c, "P_" + n.upper()) for n in PARAMS}
+        ids = {n: L.PARAM[n] for n in PARAMS}
         params = {n: int(P[i]) for n, i in ids.items()}
         base, n = params["frame_base"], params["nframes"]
         frames = {}
@@ -242,14 +245,14 @@ class Guest:
                                      f"{len(pages)} linked")
             lru[l] = deque(pages)
         free = []
-        pfn = int(S[c.S_FREE_HEAD])
+        pfn = int(S[L.S_FREE_HEAD])
         while pfn >= 0:
             if len(free) > n:
                 raise AssertionError("free list does not terminate")
             free.append(pfn)
             pfn = int(m.lru_next[pfn])
-        if len(free) != int(S[c.S_NR_FREE]):
-            raise AssertionError(f"nr_free {int(S[c.S_NR_FREE])} != {len(free)} linked")
+        if len(free) != int(S[L.S_NR_FREE]):
+            raise AssertionError(f"nr_free {int(S[L.S_NR_FREE])} != {len(free)} linked")
         vbase, nv = params["vpage_base"], params["nvpages"]
         sbase, ns = params["swap_base"], params["nslots"]
         pte = {v: int(m.pte[v]) for v in range(vbase, vbase + nv) if m.pte[v] >= 0}
@@ -259,19 +262,20 @@ class Guest:
         b0, nb = params["block_base"], params["nblocks"]
         return cls(params=params, frames=frames, lru=lru, free=deque(free), pte=pte, swp=swp,
                    swap_map=swap_map, shadow=shadow,
-                   vmstat=Counter({k: int(v) for k, v in zip(c.VMSTAT_NAMES, m.V[g]) if v}),
-                   scalars={k: int(S[i]) for k, i in S_IDS.items()},
+                   vmstat=Counter({k: int(v) for k, v in zip(L.VMSTAT_NAMES, m.V[g]) if v}),
+                   scalars={**{k: int(S[i]) for k, i in S_IDS.items()},
+                            "slab_deferred": int(m.shrinker_deferred[g, 0])},
                    blk_nfree={b: int(m.blk_nfree[b]) for b in range(b0, b0 + nb)},
                    blk_since={b: int(m.blk_since[b]) for b in range(b0, b0 + nb)})
 
     def to_state(self):
         """A fresh one-guest MachineState holding this guest (frame_base etc. must be 0)."""
-        from autoballoon.mm import state as mmstate
+        from autoballoon.machine import state as mmstate
         p = self.params
         assert p["frame_base"] == p["vpage_base"] == p["swap_base"] == 0
         m = mmstate.allocate([p["nframes"]], [p["nvpages"]], [p["nslots"]])
         for name in PARAMS:
-            m.P[0, getattr(c, "P_" + name.upper())] = p[name]
+            m.P[0, L.PARAM[name]] = p[name]
         for pfn, page in self.frames.items():
             m.pflags[pfn] = names_to_bits(page.flags, PAGE_FLAG_BITS)
             m.fref[pfn] = names_to_bits(page.hw, HW_BITS)
@@ -287,12 +291,14 @@ class Guest:
         free = list(self.free)
         for i, pfn in enumerate(free):
             m.lru_next[pfn] = free[i + 1] if i + 1 < len(free) else -1
-        m.S[0, c.S_FREE_HEAD] = free[0] if free else -1
-        m.S[0, c.S_NR_FREE] = len(free)
-        m.S[0, c.S_SWAP_USED] = self.swap_used
-        m.S[0, c.S_ALIVE] = 1
+        m.S[0, L.S_FREE_HEAD] = free[0] if free else -1
+        m.S[0, L.S_NR_FREE] = len(free)
+        m.S[0, L.S_SWAP_USED] = self.swap_used
+        m.S[0, L.S_ALIVE] = 1
         for k, i in S_IDS.items():
             m.S[0, i] = self.scalars[k]
+        callbacks.probe(m, 0)                          # the slab cache is shrinker 0
+        m.shrinker_deferred[0, 0] = self.scalars["slab_deferred"]
         for v, pfn in self.pte.items():
             m.pte[v] = pfn
         for v, off in self.swp.items():
@@ -302,7 +308,7 @@ class Guest:
         for v, s in self.shadow.items():
             m.shadow[v] = s
         for k, v in self.vmstat.items():
-            m.V[0, c.VMSTAT_NAMES.index(k)] = v
+            m.V[0, L.VMSTAT_NAMES.index(k)] = v
         for b, nf in self.blk_nfree.items():
             m.blk_nfree[b] = nf
             m.blk_since[b] = self.blk_since[b]
@@ -337,8 +343,8 @@ class Guest:
                     f"{k}: naive {a.get(k)} kernel {b.get(k)}" for k in keys[:4]))
         if self.swap_map != other.swap_map:
             out.append("swap map differs")
-        if self.swap_used != int(m.S[g, c.S_SWAP_USED]):
-            out.append(f"swap_used: naive {self.swap_used} kernel {int(m.S[g, c.S_SWAP_USED])}")
+        if self.swap_used != int(m.S[g, L.S_SWAP_USED]):
+            out.append(f"swap_used: naive {self.swap_used} kernel {int(m.S[g, L.S_SWAP_USED])}")
         for k in SCALARS:
             if self.scalars[k] != other.scalars[k]:
                 out.append(f"{k}: naive {self.scalars[k]} kernel {other.scalars[k]}")
@@ -626,7 +632,7 @@ class Guest:
         return freed
 
     def shrink_slab(self, priority: int, nr_scanned: int, now: int) -> int:
-        if (self.params["features"] >> c.VIRTIO_BALLOON_F_AUTO_BALLOON) & 1:
+        if (self.params["features"] >> uapi.VIRTIO_BALLOON_F_AUTO_BALLOON) & 1:
             raise NotImplementedError("the balloon shrinker is not in the reference model")
         if self.old:
             lru_pages = self.size(c.LRU_INACTIVE_FILE) + self.size(c.LRU_ACTIVE_FILE)
@@ -646,7 +652,7 @@ class Guest:
         level = vmpressure_calc_level(self.scalars["vmp_scanned"], self.scalars["vmp_reclaimed"])
         self.scalars["vmp_scanned"] = self.scalars["vmp_reclaimed"] = 0
         self.scalars["vmp_level"] = level
-        self.vmstat[("vmpressure_low", "vmpressure_medium", "vmpressure_critical")[level]] += 1
+        self.vmstat[("vmpressure_events_low", "vmpressure_events_medium", "vmpressure_events_critical")[level]] += 1
 
     def vmpressure_prio(self, prio: int) -> None:
         if prio <= c.VMPRESSURE_LEVEL_CRITICAL_PRIO:

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
+from autoballoon.machine import layout as L
 from autoballoon.machine import Machine
-from autoballoon.sim.spec import WorkloadSpec
+from autoballoon.scenario.spec import WorkloadSpec
 from autoballoon.trace import AccessTrace
 from autoballoon.trace.ops import OP_EXIT, OP_WRITE
 from machines import MiB, MS, S, guest, phases, run, scenario
@@ -74,17 +75,18 @@ def test_host_oom_kills_one_vm_and_frees_all_its_host_memory():
     """Without host swap, two 64 MiB guests cannot both fit a 64 MiB host: the host OOM killer
     kills one VM (its QEMU process), which frees every host page behind it, and the other VM
     runs on with the memory that came back."""
-    from autoballoon.mm import constants as c
+    from autoballoon.machine import layout as L
+    from autoballoon.machine.mm import constants as c
     w = phases(dict(length=48 * MiB, pattern="seq", passes=4))
     guests = [guest(name=f"vm{i}", memory=64 * MiB, workload=w) for i in range(2)]
     m = run(scenario(*guests, host_memory=64 * MiB, duration=3 * S))
     alive = [m.meminfo(g)["alive"] for g in range(2)]
-    assert m.host_vmstat()["oom_kill"] == 1 and sorted(alive) == [c.ALIVE_VM_KILLED, 0]
-    dead = alive.index(c.ALIVE_VM_KILLED)
-    base = m.m.P[dead, c.P_FRAME_BASE]
-    frames = slice(base, base + m.m.P[dead, c.P_NFRAMES])
+    assert m.host_vmstat()["oom_kill"] == 1 and sorted(alive) == [L.ALIVE_VM_KILLED, 0]
+    dead = alive.index(L.ALIVE_VM_KILLED)
+    base = m.m.P[dead, L.P_FRAME_BASE]
+    frames = slice(base, base + m.m.P[dead, L.P_NFRAMES])
     assert not (m.m.fref[frames] & (c.F_PRESENT | c.F_HSWAPPED)).any()
-    assert m.meminfo(1 - dead)["progress"] == 4 * 48 * 256          # the survivor finished
+    assert m.vmstat(1 - dead)["progress"] == 4 * 48 * 256          # the survivor finished
 
 
 def auto_guest(variant="rfc", target=16 * MiB, length=28 * MiB, kernel="6.1", swap=32 * MiB):
@@ -116,7 +118,7 @@ def test_rfc_shrinker_is_refused_during_out_of_puff_sleep_fixed_is_not():
 
 
 def test_rfc_leaks_more_than_asked_then_nothing_when_balloon_is_small():
-    from autoballoon.virtio import balloon
+    from autoballoon.machine.virtio import balloon
     g = auto_guest(target=32 * MiB - 300 * PAGE)
     m = Machine(scenario(g, duration=10 * MS))
     m.advance(5 * MS)
@@ -173,19 +175,19 @@ def test_double_paging_readback_takes_a_host_page_like_a_fault(free):
     """The guest writing out a frame the host swapped makes the host read it back: that needs
     a host page, allocated as for a fault (with none free and nothing to reclaim, the host
     OOM killer kills the guest), so host free memory never goes below zero."""
-    from autoballoon.host import memory as host
-    from autoballoon.mm import constants as c
+    from autoballoon.machine.host import memory as host
+    from autoballoon.machine.mm import constants as c
     m = Machine(scenario(guest(memory=32 * MiB, workload=phases(dict(length=MiB, passes=1))),
                          duration=10 * MS))
     st = m.m
     st.fref[0] |= c.F_HSWAPPED
-    st.H[c.H_SWAP_USED] += 1
-    st.H[c.H_NR_FREE] = free
+    st.H[L.H_SWAP_USED] += 1
+    st.H[L.H_NR_FREE] = free
     cost = host.host_readback(st, 0, 0, 0)
     if free:
-        assert cost == st.H[c.H_SWAP_READ_NS] + st.H[c.H_SWAP_NS_PER_PAGE]
-        assert st.H[c.H_NR_FREE] == free - 1 and st.fref[0] & c.F_PRESENT
-        assert st.H[c.H_PSWPIN] == 1 and st.H[c.H_OOM_KILL] == 0
+        assert cost == st.H[L.H_SWAP_READ_NS] + st.H[L.H_SWAP_NS_PER_PAGE]
+        assert st.H[L.H_NR_FREE] == free - 1 and st.fref[0] & c.F_PRESENT
+        assert st.H[L.H_PSWPIN] == 1 and st.H[L.H_OOM_KILL] == 0
     else:
-        assert cost == 0 and st.H[c.H_OOM_KILL] == 1 and st.S[0, c.S_ALIVE] == c.ALIVE_VM_KILLED
-        assert st.H[c.H_SWAP_USED] == 0 and not st.fref[0] & c.F_HSWAPPED   # freed with the VM
+        assert cost == 0 and st.H[L.H_OOM_KILL] == 1 and st.S[0, L.S_ALIVE] == L.ALIVE_VM_KILLED
+        assert st.H[L.H_SWAP_USED] == 0 and not st.fref[0] & c.F_HSWAPPED   # freed with the VM

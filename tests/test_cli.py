@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from autoballoon import cli
-from autoballoon.sim import loop
-from autoballoon.sim.results import load
+from autoballoon.results import run as results_run
+from autoballoon.results.run import load
 from fakes import FakeMachine
 
 SCENARIO = """\
@@ -26,7 +26,7 @@ workload = { kind = "phases", phases = [ { length = "150MiB", duration = "1s" } 
 
 @pytest.fixture(autouse=True)
 def fake_machine(monkeypatch):
-    monkeypatch.setattr(loop, "_default_machine", FakeMachine)
+    monkeypatch.setattr(results_run, "_default_machine", FakeMachine)
 
 
 def test_run_writes_results(tmp_path, capsys):

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from pandas.testing import assert_frame_equal
 
-from autoballoon.machine import STATS_TAGS, VMPRESSURE_MEDIUM
-from autoballoon.sim.compare import compare
-from autoballoon.sim.loop import PolicyError, simulate
-from autoballoon.sim.results import GUEST_COUNTERS
-from autoballoon.sim.scenario import parse_scenario
+from autoballoon.control.view import STATS_TAGS, VMPRESSURE_MEDIUM
+from autoballoon.results.compare import compare
+from autoballoon.control.loop import PolicyError
+from autoballoon.results.run import simulate
+from autoballoon.control.recorder import SUMMARY_FIRST as GUEST_COUNTERS
+from autoballoon.scenario.parse import parse_scenario
 from fakes import FakeMachine, RecordingPolicy, Spy
 
 MIB = 2**20
@@ -157,8 +158,8 @@ def test_compare_equal_inflate_baseline():
     for name, t in targets.items():
         assert set(ts[ts["guest"] == name]["target"]) == {t}
     # the baseline balloon stays put: no AUTO_BALLOON shrinker in the guests
-    assert static.guest_summary()["shrinker_calls"].sum() == 0
-    assert auto.guest_summary()["shrinker_calls"].sum() > 0
+    assert static.guest_summary()["balloon_shrinker_calls"].sum() == 0
+    assert auto.guest_summary()["balloon_shrinker_calls"].sum() > 0
     # none: no balloon at all
     assert none.guest_summary()["balloon_inflate"].sum() == 0
     assert "equal-inflate" in table.loc["static", "note"]

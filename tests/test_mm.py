@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from autoballoon.mm import vmpressure
-from autoballoon.mm.watermark import min_free_kbytes, watermarks
+from autoballoon.machine import layout as L
+from autoballoon.machine.mm import vmpressure
+from autoballoon.uapi import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
+from autoballoon.machine.mm.watermark import min_free_kbytes, watermarks
 from machines import MiB, MS, S, guest, phases, run, scenario
 
 
@@ -20,8 +22,8 @@ def test_watermarks_match_the_kernel_formula():
 def test_vmpressure_levels_rise_as_reclaim_efficiency_falls():
     levels = [vmpressure.vmpressure_calc_level(512, r) for r in (512, 300, 205, 150, 26, 20, 0)]
     assert levels == sorted(levels)
-    assert levels[0] == vmpressure.LOW and levels[-1] == vmpressure.CRITICAL
-    assert vmpressure.MEDIUM in levels
+    assert levels[0] == VMPRESSURE_LOW and levels[-1] == VMPRESSURE_CRITICAL
+    assert VMPRESSURE_MEDIUM in levels
 
 
 @pytest.mark.nojit
@@ -103,7 +105,7 @@ def test_vmpressure_reports_more_severe_levels_under_heavier_thrashing():
     def events(length):
         w = phases(dict(length=length, pattern="rand", duration_ns=1 * S, think_ns=0))
         v = run(scenario(guest(memory=32 * MiB, workload=w), duration=1 * S)).vmstat(0)
-        return v["vmpressure_medium"] + v["vmpressure_critical"]
+        return v["vmpressure_events_medium"] + v["vmpressure_events_critical"]
     assert events(96 * MiB) > events(34 * MiB)
 
 
@@ -135,7 +137,7 @@ def test_golden_numbers_of_a_tiny_scenario():
 
 
 def test_page_fields_share_one_record_per_page_and_are_all_counted():
-    from autoballoon.mm.state import allocate, bytes_per_page
+    from autoballoon.machine.state import allocate, bytes_per_page
     m = allocate([1000], [10_000], [5000])
     nframes = len(m.pflags)                       # rounded up to whole 2 MiB blocks
     for fields in ((m.pflags, m.fref, m.lru_next, m.lru_prev, m.rmap),
@@ -152,17 +154,18 @@ def test_new_anon_pages_start_active_only_on_3x_and_swap_ins_start_inactive(kern
     """3.x put a new anonymous page on the active list (page_add_new_anon_rmap), but a page
     read back from swap on the inactive one (lru_cache_add_anon); 6.1 puts both inactive."""
     from autoballoon.machine import Machine
-    from autoballoon.mm import constants as c
-    from autoballoon.mm.memory import access_slow
+    from autoballoon.machine.mm import constants as c
+    from autoballoon.machine import layout as L
+    from autoballoon.machine.mm.memory import access_slow
     m = Machine(scenario(guest(memory=16 * MiB, kernel=kernel,
                                workload=phases(dict(length=MiB, passes=1))), duration=MS))
     st = m.m
-    fresh, swapped = st.P[0, c.P_VPAGE_BASE] + 10, st.P[0, c.P_VPAGE_BASE] + 11
-    slot = st.P[0, c.P_SWAP_BASE]
+    fresh, swapped = st.P[0, L.P_VPAGE_BASE] + 10, st.P[0, L.P_VPAGE_BASE] + 11
+    slot = st.P[0, L.P_SWAP_BASE]
     st.swp[swapped], st.slot_owner[slot] = slot, swapped
-    st.S[0, c.S_SWAP_USED] += 1
+    st.S[0, L.S_SWAP_USED] += 1
     for vpn in (fresh, swapped):
         assert access_slow(st, 0, vpn, 0, 0) >= 0
     active = [bool(st.pflags[st.pte[vpn]] & c.PG_active) for vpn in (fresh, swapped)]
     assert active == [kernel == "3.7", False]
-    assert st.V[0, c.PSWPIN] == 1
+    assert st.V[0, L.PSWPIN] == 1

@@ -5,9 +5,9 @@ from autoballoon import perfmap
 
 
 def test_demangle_numba_symbols():
-    sym = ("_ZN11autoballoon2mm6vmscan20shrink_inactive_listB3v26B38c8tJTIeFIjxB2IKSgI4Crv"
+    sym = ("_ZN11autoballoon7machine2mm6vmscan20shrink_inactive_listB3v26B38c8tJTIeFIjxB2IKSgI4Crv"
            "QClUZKEGARTQA_3dE1573MachineState")
-    assert perfmap.demangle(sym) == "autoballoon.mm.vmscan.shrink_inactive_list"
+    assert perfmap.demangle(sym) == "autoballoon.machine.mm.vmscan.shrink_inactive_list"
     assert perfmap.demangle("memset") == "memset"
 
 

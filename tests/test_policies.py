@@ -5,11 +5,11 @@ import textwrap
 
 import pytest
 
-from autoballoon.host.policies import HostView, available, make_policy, policy_class
-from autoballoon.machine import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
-from autoballoon.sim.loop import simulate
-from autoballoon.sim.scenario import parse_scenario
-from autoballoon.sim.spec import SpecError
+from autoballoon.control.policies import HostView, available, make_policy, policy_class
+from autoballoon.control.view import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
+from autoballoon.results.run import simulate
+from autoballoon import load_scenario
+from autoballoon.scenario.spec import SpecError
 from fakes import FakeMachine, Spy
 
 MIB = 2**20
@@ -32,7 +32,7 @@ SCENARIO = textwrap.dedent("""\
 
 
 def scenario(policy="none", extra=""):
-    return parse_scenario(SCENARIO.replace("POLICY", policy) + extra)
+    return load_scenario(SCENARIO.replace("POLICY", policy) + extra)
 
 
 def targets_mib(results, guest="vm-0"):
@@ -76,7 +76,7 @@ def test_qemu_auto_inflates_16mib_on_medium_only():
 
 
 def test_qemu_auto_levels_and_params():
-    s = parse_scenario(SCENARIO.replace('policy = "POLICY"', 'policy = "qemu-auto"\n'
+    s = load_scenario(SCENARIO.replace('policy = "POLICY"', 'policy = "qemu-auto"\n'
                        'policy_params = { levels = { low = "1MiB", medium = "16MiB", '
                        'critical = "128MiB" } }'))
     r = run(s, events=EVENTS)
@@ -109,7 +109,7 @@ def test_qemu_auto_bad_params(params, message):
 
 
 def test_static_sets_scenario_targets_once():
-    s = parse_scenario(SCENARIO.replace("POLICY", "static").replace(
+    s = load_scenario(SCENARIO.replace("POLICY", "static").replace(
         'count = 2', 'count = 2\ntarget = "200MiB"'))
     r = run(s, events=EVENTS)
     assert targets_mib(r) == [200] * 11

@@ -25,8 +25,13 @@ from collections import Counter, deque
 import numpy as np
 import pytest
 
-from autoballoon.mm import constants as c
-from autoballoon.mm import invariants, lru, shrinker, swap, vmpressure, vmscan, watermark
+from autoballoon.machine.mm import constants as c
+
+from autoballoon.machine import layout as L
+
+from autoballoon import uapi
+from autoballoon.machine import invariants
+from autoballoon.machine.mm import lru, shrinker, swap, vmpressure, vmscan, watermark
 import naive
 from machines import MiB
 from naive import Guest, Page, ScanControl
@@ -52,7 +57,7 @@ def random_guest(seed: int, *, kernel_old=False, swappiness=60, nframes=384, nsl
                   nslots=nslots, kernel_old=int(kernel_old), swappiness=swappiness,
                   wmark_min=wmin, wmark_low=wlow, wmark_high=high if high is not None else whigh,
                   managed=nframes, swap_write_ns=20_000, swap_ns_per_page=7812,
-                  kswapd_scan_ns=200, features=1 << c.VIRTIO_BALLOON_F_STATS_VQ,
+                  kswapd_scan_ns=200, features=1 << uapi.VIRTIO_BALLOON_F_STATS_VQ,
                   block_base=0, nblocks=-(-nframes // naive.BLOCK_PAGES))
     frames = {pfn: Page(pfn, -1, {"slab"}, {"present"}) for pfn in range(nslab)}
     rest = list(range(nslab, nframes))
@@ -104,7 +109,7 @@ def random_guest(seed: int, *, kernel_old=False, swappiness=60, nframes=384, nsl
         shadow[vpn] = (rng.randint(0, age) << 1) | rng.randint(0, 1)
     nblk = params["nblocks"]
     blk_nfree = {b: sum(1 for p in free if p // naive.BLOCK_PAGES == b) for b in range(nblk)}
-    scalars = dict(nr_slab=nslab, slab_deferred=rng.randint(0, 300), balloon_deferred=0,
+    scalars = dict(nr_slab=nslab, slab_deferred=rng.randint(0, 300),
                    swap_cursor=rng.randrange(nslots) if nslots else 0,
                    anon_cost=rng.randint(0, 150), file_cost=rng.randint(0, 150),
                    nonresident_age=age, vmp_scanned=rng.randint(0, 500), vmp_reclaimed=0,
@@ -120,7 +125,7 @@ def random_guest(seed: int, *, kernel_old=False, swappiness=60, nframes=384, nsl
 def machine_state(kernel="6.1", swap_kib=32 * 1024, swappiness=60, t_ms=60):
     """A 16 MiB guest with a 1 MiB slab cache, advanced t_ms by a phased workload."""
     from autoballoon.machine import Machine
-    from autoballoon.sim import spec
+    from autoballoon.scenario import spec
     ph = spec.PhaseSpec
     wl = spec.WorkloadSpec(phases=(
         ph(length=4 * MiB, offset=12 * MiB, pattern="read", passes=2, think_ns=200),
@@ -213,8 +218,8 @@ def run(op: tuple, m, guest: Guest):
         return tuple(int(x) for x in r_k), r_n
     if kind == "kswapd":                           # ("kswapd", high, run_ns)
         high, run_ns = a
-        now = int(m.S[0, c.S_CLOCK])
-        m.P[0, c.P_WMARK_HIGH] = guest.params["wmark_high"] = high
+        now = int(m.S[0, L.S_CLOCK])
+        m.P[0, L.P_WMARK_HIGH] = guest.params["wmark_high"] = high
         vmscan.wakeup_kswapd(m, 0, now)
         vmscan.kswapd(m, 0, now + run_ns)
         guest.wakeup_kswapd(now)
@@ -237,7 +242,7 @@ def compare(m0, op):
 
 def changed(m0, m, names=("pgscan_kswapd", "pgscan_direct", "pgrefill", "slabs_scanned")):
     """How much an operation did, so that a test cannot pass by doing nothing."""
-    return sum(int(m.V[0, c.VMSTAT_NAMES.index(n)] - m0.V[0, c.VMSTAT_NAMES.index(n)])
+    return sum(int(m.V[0, L.VMSTAT_NAMES.index(n)] - m0.V[0, L.VMSTAT_NAMES.index(n)])
                for n in names)
 
 
@@ -414,7 +419,7 @@ def test_machine_reclaim_matches_reference(p):
 @pytest.mark.parametrize("p", MACHINES[0:1] + MACHINES[2:3] + MACHINES[6:8], ids=machine_id)
 def test_machine_slab_shrink_matches_reference(p):
     m0 = machine_state(*p)
-    assert int(m0.S[0, c.S_NR_SLAB]) >= c.SHRINK_BATCH
+    assert int(m0.S[0, L.S_NR_SLAB]) >= c.SHRINK_BATCH
     # 6.1 scans in batches of 128 once (objects >> priority) * 2 reaches 128 (priority <= 2
     # for 128-256 objects); 3.7 once (4 * nr_scanned / 2) * objects / lru pages does
     for op in [("slab", 2, 2000), ("slab", 1, 1000), ("slab", 0, 5000), ("node", 0, 4096)]:
@@ -441,7 +446,7 @@ def test_shrinker_semantics_differ_on_the_same_input():
         g.scalars["slab_deferred"] = 0
         m0 = g.to_state()
         m, gg = compare(m0, ("slab", 12, 3000))
-        scanned[old] = int(m.V[0, c.SLABS_SCANNED])
+        scanned[old] = int(m.V[0, L.SLABS_SCANNED])
         assert scanned[old] == gg.vmstat["slabs_scanned"]
     assert scanned[False] == 0
     assert scanned[True] == 1920
@@ -450,7 +455,7 @@ def test_shrinker_semantics_differ_on_the_same_input():
     g = slab_guest(False)
     g.scalars["slab_deferred"] = 0
     m, gg = compare(g.to_state(), ("slab", 0, 3000))
-    assert int(m.S[0, c.S_NR_SLAB]) == 0 and int(m.V[0, c.SLABS_SCANNED]) == 1920
+    assert int(m.S[0, L.S_NR_SLAB]) == 0 and int(m.V[0, L.SLABS_SCANNED]) == 1920
 
 
 @pytest.mark.nojit
@@ -477,11 +482,11 @@ def test_old_shrink_slab_scan_target(nr_deferred, nr_scanned, lru_pages, max_pas
                      nslots=0, sizes=[0, 0, 0, 0], nfree=60)
     g.scalars["slab_deferred"] = nr_deferred
     m = g.to_state()
-    freed = shrinker.shrink_slab_old(m, 0, shrinker.SLAB_SHRINKER, nr_scanned, lru_pages, 0)
+    freed = shrinker.shrink_slab_old(m, 0, 0, nr_scanned, lru_pages, 0)
     total = naive.old_slab_scan(nr_deferred, nr_scanned, lru_pages, max_pass)
     batches = total // c.SHRINK_BATCH
-    assert int(m.V[0, c.SLABS_SCANNED]) == batches * c.SHRINK_BATCH
-    assert int(m.S[0, c.S_SLAB_DEFERRED]) == total - batches * c.SHRINK_BATCH
+    assert int(m.V[0, L.SLABS_SCANNED]) == batches * c.SHRINK_BATCH
+    assert int(m.shrinker_deferred[0, 0]) == total - batches * c.SHRINK_BATCH
     assert freed == min(max_pass, batches * c.SHRINK_BATCH)
 
 
@@ -519,8 +524,8 @@ def test_vmpressure_window_and_prio():
     assert g.diff(m, 0) == []
     # windows: 600/100 -> 83 % medium; 512/511 -> 0 % low; 552/40 (prio 3) -> 92 % medium;
     # 512/0 (prio 0) -> critical
-    assert (g.vmstat["vmpressure_low"], g.vmstat["vmpressure_medium"],
-            g.vmstat["vmpressure_critical"]) == (1, 2, 1)
+    assert (g.vmstat["vmpressure_events_low"], g.vmstat["vmpressure_events_medium"],
+            g.vmstat["vmpressure_events_critical"]) == (1, 2, 1)
     assert g.scalars["vmp_level"] == naive.CRITICAL
 
 
@@ -531,17 +536,17 @@ def test_swapin_nr_pages_sequences(seed):
     rng = random.Random(seed)
     g = random_guest(4, nslots=256)
     m = g.to_state()
-    m.S[0, c.S_RA_PREV_OFFSET] = -2
+    m.S[0, L.S_RA_PREV_OFFSET] = -2
     ra = naive.SwapReadahead()
     off, windows = 0, []
     for _ in range(300):
         off = off + 1 if rng.random() < .5 else rng.randrange(256)
         hits = rng.choice([0, 0, 0, 1, 2, 3, 7])
-        m.S[0, c.S_RA_HITS] = hits
+        m.S[0, L.S_RA_HITS] = hits
         ra.hits = hits
         w = int(swap.swapin_nr_pages(m, 0, off))
         assert w == ra.swapin_nr_pages(off), (off, hits, windows[-5:])
-        assert int(m.S[0, c.S_RA_PREV_WIN]) == ra.last_readahead_pages
+        assert int(m.S[0, L.S_RA_PREV_WIN]) == ra.last_readahead_pages
         windows.append(w)
     assert {1, 2, 8} <= set(windows)
 
@@ -555,7 +560,7 @@ def test_get_swap_page_next_fit():
         got = int(swap.get_swap_page(m, 0, vpn))
         want = g.get_swap_page(vpn)
         assert got == (-1 if want is None else want)
-    assert g.swap_used == 50 and int(m.S[0, c.S_SWAP_USED]) == 50
+    assert g.swap_used == 50 and int(m.S[0, L.S_SWAP_USED]) == 50
     assert g.diff(m, 0) == []
 
 
@@ -565,8 +570,8 @@ def test_watermarks():
             assert watermark.watermarks(pages, wsf) == naive.watermarks(pages, wsf)
     assert naive.watermarks(4096) == (128, 160, 192)            # 16 MiB: min_free_kbytes 512
     m = machine_state("6.1", 32768, 60, 20)
-    assert tuple(int(x) for x in m.P[0, c.P_WMARK_MIN:c.P_WMARK_HIGH + 1]) == \
-        naive.watermarks(int(m.P[0, c.P_MANAGED]))
+    assert tuple(int(x) for x in m.P[0, L.P_WMARK_MIN:L.P_WMARK_HIGH + 1]) == \
+        naive.watermarks(int(m.P[0, L.P_MANAGED]))
 
 
 @pytest.mark.nojit

@@ -1,7 +1,7 @@
 """Replay of bundled real traces through the guest model (closed loop, golden numbers)."""
 from pathlib import Path
 
-from autoballoon.sim.spec import WorkloadSpec
+from autoballoon.scenario.spec import WorkloadSpec
 from machines import MiB, S, guest, run, scenario
 
 DATA = Path(__file__).resolve().parent.parent / "data"

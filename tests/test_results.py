@@ -9,10 +9,11 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import autoballoon
-from autoballoon.sim import results as results_mod
-from autoballoon.sim.loop import simulate
-from autoballoon.sim.results import load, save, time_mean
-from autoballoon.sim.scenario import parse_scenario
+from autoballoon.results import run as results_mod
+from autoballoon.results.run import simulate
+from autoballoon.control.recorder import time_mean
+from autoballoon.results.run import load, save
+from autoballoon.scenario.parse import parse_scenario
 from fakes import FakeMachine
 
 MIB = 2**20

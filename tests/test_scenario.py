@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from autoballoon.sim.scenario import (ScenarioError, default_scenario_path, load_scenario,
+from autoballoon import load_scenario       # parses, and checks the policy (control layer)
+from autoballoon.scenario.parse import (ScenarioError, default_scenario_path,
                                       locate, parse_scenario)
-from autoballoon.sim.spec import SpecError
+from autoballoon.scenario.spec import SpecError
 
 MIB, GIB = 2**20, 2**30
 
@@ -234,7 +235,7 @@ def test_trace_paths_resolve_against_the_scenario_directory(tmp_path):
 
 
 def test_trace_paths_fall_back_to_package_data(tmp_path, monkeypatch):
-    import autoballoon.sim.scenario as sc
+    import autoballoon.scenario.parse as sc
     data = tmp_path / "pkgdata"
     data.mkdir()
     _write_access_trace(data / "b.parquet")

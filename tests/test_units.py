@@ -1,6 +1,6 @@
 import pytest
 
-from autoballoon.sim.spec import SpecError
+from autoballoon.scenario.spec import SpecError
 from autoballoon.units import format_size, parse_duration, parse_rate, parse_size
 
 MIB, GIB = 2**20, 2**30

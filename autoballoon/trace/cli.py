@@ -11,7 +11,7 @@ import dataclasses
 import json
 import sys
 
-from autoballoon.sim.spec import SpecError
+from autoballoon.errors import SpecError
 from autoballoon.trace.format import TraceError
 from autoballoon.units import parse_duration, parse_size
 

@@ -1,6 +1,6 @@
 """Synthetic page-access traces: the textbook patterns, seeded, as files.
 
-The same patterns as the in-kernel phases (sim/spec.py ``PATTERNS``): ``seq`` (sequential anon
+The same patterns as the in-kernel phases (``PATTERNS``, this module's, used by the scenario): ``seq`` (sequential anon
 writes, ``passes`` times over ``pages``), ``rand`` (uniform anon accesses), ``read`` (sequential
 ``read()`` of file pages) and ``zipf`` (anon, Zipf(alpha) ranks mapped to shuffled pages).
 Each event is preceded by ``think_ns`` of think time.
@@ -15,12 +15,18 @@ from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE
 PATTERNS = ("seq", "rand", "read", "zipf")
 
 
+def zipf_cdf(n_items: int, alpha: float) -> np.ndarray:
+    """The cumulative distribution of a truncated Zipf(alpha) over ranks ``0..n_items-1``
+    (P(rank k) proportional to 1/(k+1)^alpha, any alpha > 0, unlike numpy's), ending at 1.
+    The phased workload's in-kernel sampler and the generators here both draw from it."""
+    cdf = np.cumsum(np.arange(1, n_items + 1, dtype=np.float64) ** -alpha)
+    return cdf / cdf[-1]
+
+
 def zipf_ranks(rng: np.random.Generator, n_items: int, n: int, alpha: float) -> np.ndarray:
-    """``n`` draws of a rank in ``[0, n_items)`` with P(rank k) proportional to 1/(k+1)^alpha
-    (truncated Zipf, any alpha > 0, unlike numpy's)."""
-    weights = 1.0 / np.arange(1, n_items + 1, dtype=np.float64) ** alpha
-    cdf = np.cumsum(weights)
-    return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), n_items - 1)
+    """``n`` draws of a rank in ``[0, n_items)`` from :func:`zipf_cdf`."""
+    cdf = zipf_cdf(n_items, alpha)
+    return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), n_items - 1)
 
 
 def _writes(rng, n: int, write_fraction: float) -> np.ndarray:

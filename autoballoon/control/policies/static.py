@@ -1,0 +1,42 @@
+"""``static``: fixed balloon targets set once, when the host starts the guests.
+
+Mirrors an operator (or libvirt's ``<currentMemory>``) sizing each balloon at boot with QEMU's
+``balloon <target>``. Targets are the scenario's ``[[guest]] target`` values, overridden by the
+``targets`` parameter: one size for every guest, or ``{guest-or-group = size}``. The equal-inflate
+baseline of ``compare`` (design.md §1) uses ``targets`` with one size per guest. The scenario's
+``[[schedule]]`` is applied on top by the control loop, under every policy.
+Simplifies: nothing — a static host has no logic; the guest driver does the work.
+"""
+from __future__ import annotations
+
+from autoballoon.control.policies.base import HostView, Policy, guard, register
+
+
+@register("static")
+class StaticPolicy(Policy):
+    def __init__(self, scenario, targets=None):
+        super().__init__(scenario)
+        self.targets = {i: g.target for i, g in enumerate(scenario.guests) if g.target}
+        if targets is None:
+            pass
+        elif isinstance(targets, dict):
+            for name, size in targets.items():
+                where = f"host.policy_params.targets.{name}"
+                idx = self.guest_indices(name)
+                guard(where, bool(idx), "the name of a guest or guest group", name)
+                for i in idx:
+                    self.targets[i] = self.size_param(size, f"targets.{name}")
+        else:                                       # one size for every guest
+            size = self.size_param(targets, "targets")
+            self.targets = {i: size for i in range(len(scenario.guests))}
+        for i, size in self.targets.items():
+            g = scenario.guests[i]
+            guard(f"host.policy_params.targets ({g.name})", 0 < size <= g.memory,
+                  f"a size in (0, memory={g.memory}]", size)
+        self._sent = False
+
+    def observe(self, view: HostView) -> dict[int, int] | None:
+        if self._sent:
+            return None
+        self._sent = True            # set once; the driver keeps moving towards them
+        return dict(self.targets)

@@ -1,0 +1,240 @@
+"""The simulated machine: one host and all its guests, as struct-of-arrays NumPy state.
+
+``Machine`` builds the state from a validated Scenario (boot: watermarks, free lists, slab,
+initial balloon targets, workload tables), advances it with the numba kernels, and reads
+counters and gauges back with the kernel's names. It is the only object the control loop and
+the host policies talk to.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from autoballoon.machine import callbacks, layout
+from autoballoon.machine import state as mmstate
+from autoballoon.machine.mm import constants as c
+from autoballoon.machine.mm.watermark import watermarks
+from autoballoon.scenario.settings import kernel_values
+from autoballoon.scenario.spec import Scenario
+from autoballoon.trace.synth import zipf_cdf
+from autoballoon.uapi import PAGE_SHIFT, PAGE_SIZE, STATS_TAGS
+
+
+def _seed(run_seed: int, g: int, spec_seed: int | None) -> int:
+    """A non-zero per-guest generator seed (splitmix64 of the run seed and guest index)."""
+    x = (spec_seed if spec_seed is not None else run_seed * 1_000_003 + g) & (2**64 - 1)
+    x = (x + 0x9E3779B97F4A7C15) & (2**64 - 1)
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & (2**64 - 1)
+    x ^= x >> 31
+    return int(np.int64(np.uint64(x or 1)))
+
+
+class Machine:
+    """Host + guests. Guests are indexed 0..n-1 in scenario order (``names``)."""
+
+    def __init__(self, scenario: Scenario, debug: bool = False, traces: dict | None = None):
+        self.scenario = scenario
+        self.debug = debug
+        self.names = [g.name for g in scenario.guests]
+        self.now_ns = 0
+        self._slice_no = 0
+        self._traces = self._load_traces(traces or {})
+        self.m = self._boot()
+
+    # --- boot ---------------------------------------------------------------------------------
+    def _load_traces(self, given: dict) -> dict:
+        from autoballoon import trace as tracelib
+        out = dict(given)
+        for gs in self.scenario.guests:
+            wl = gs.workload
+            if wl.kind == "trace" and wl.path not in out:
+                out[wl.path] = tracelib.load(wl.path)
+        return out
+
+    def _vpages(self, gs) -> int:
+        wl = gs.workload
+        if wl.kind == "trace":
+            return int(self._traces[wl.path].footprint)
+        return -(-wl.mapping_bytes // PAGE_SIZE)
+
+    def _boot(self) -> mmstate.MachineState:
+        sc = self.scenario
+        guests = sc.guests
+        paths = list(dict.fromkeys(g.workload.path for g in guests if g.workload.kind == "trace"))
+        phases = [p for g in guests if g.workload.kind == "phases" for p in g.workload.phases]
+        cdf_len = sum(p.length // PAGE_SIZE for p in phases if p.pattern == "zipf")
+        m = mmstate.allocate(
+            [g.memory // PAGE_SIZE for g in guests], [self._vpages(g) for g in guests],
+            [g.swap.size // PAGE_SIZE for g in guests],
+            trace_len=sum(len(self._traces[p].page) for p in paths), nphases=len(phases),
+            cdf_len=cdf_len)
+        self._fill_traces(m, paths)
+        self._fill_phases(m)
+        for g, gs in enumerate(guests):
+            self._boot_guest(m, g, gs, sc.run.seed)
+            callbacks.probe(m, g)
+        self._boot_host(m)
+        return m
+
+    def _fill_traces(self, m, paths):
+        self._trace_offset = {}
+        off = 0
+        for p in paths:
+            t = self._traces[p]
+            n = len(t.page)
+            m.tr_gap[off:off + n] = t.gap_ns
+            m.tr_page[off:off + n] = t.page
+            m.tr_op[off:off + n] = t.op
+            self._trace_offset[p] = (off, off + n)
+            off += n
+
+    def _fill_phases(self, m):
+        i = cdf = 0
+        for g, gs in enumerate(self.scenario.guests):
+            wl = gs.workload
+            if wl.kind == "trace":
+                continue
+            m.wl_start[g] = i
+            for p in wl.phases:
+                n = p.length // PAGE_SIZE
+                m.ph_offset[i] = p.offset // PAGE_SIZE
+                m.ph_len[i] = n
+                m.ph_pattern[i] = layout.PATTERN[p.pattern]
+                m.ph_duration[i] = p.duration_ns or 0
+                m.ph_passes[i] = p.passes or 0
+                m.ph_think[i] = p.think_ns
+                m.ph_wfrac[i] = p.write_fraction
+                if p.pattern == "zipf":
+                    m.ph_cdf_start[i] = cdf
+                    m.zipf_cdf[cdf:cdf + n] = zipf_cdf(n, p.alpha)
+                    cdf += n
+                i += 1
+            m.wl_end[g] = i
+
+    def _boot_guest(self, m, g, gs, run_seed):
+        P, S = m.P[g], m.S[g]
+        n = gs.memory // PAGE_SIZE
+        base = int(P[layout.P_FRAME_BASE])
+        wmin, wlow, whigh = watermarks(n, gs.watermark_scale_factor)
+        for name, value in kernel_values(gs).items():
+            P[layout.PARAM[name]] = value
+        P[layout.P_WMARK_MIN], P[layout.P_WMARK_LOW], P[layout.P_WMARK_HIGH] = wmin, wlow, whigh
+        P[layout.P_MANAGED] = n
+        # slab cache: the first frames; the rest go to the free list, lowest pfn first out
+        nslab = gs.slab // PAGE_SIZE
+        m.pflags[base:base + nslab] = c.PG_slab
+        free = np.arange(base + nslab, base + n, dtype=np.int32)
+        m.pflags[free] = c.PG_free
+        m.lru_next[free[:-1]] = free[1:]
+        blocks = np.bincount((free >> c.PAGEBLOCK_ORDER) - P[layout.P_BLOCK_BASE],
+                             minlength=int(P[layout.P_NBLOCKS]))
+        b0 = int(P[layout.P_BLOCK_BASE])
+        m.blk_nfree[b0:b0 + len(blocks)] = blocks
+        m.blk_since[b0:b0 + len(blocks)][blocks == mmstate.BLOCK_PAGES] = 0
+        S[layout.S_NR_FREE] = len(free)
+        S[layout.S_FREE_HEAD] = free[0] if len(free) else -1
+        S[layout.S_NR_SLAB] = nslab
+        S[layout.S_KSWAPD_PRIO] = c.DEF_PRIORITY
+        S[layout.S_REPORTING_CLOCK] = c.PAGE_REPORTING_DELAY_NS
+        S[layout.S_RA_PREV_OFFSET] = -2
+        S[layout.S_VMP_LEVEL] = -1
+        S[layout.S_RNG] = _seed(run_seed, g, gs.workload.seed)
+        S[layout.S_ALIVE] = layout.ALIVE_RUNNING
+        S[layout.S_CLOCK] = gs.workload.start_ns
+        if gs.target is not None:
+            S[layout.S_BALLOON_TARGET] = (gs.memory - gs.target) >> PAGE_SHIFT
+        wl = gs.workload
+        m.wl_loop[g] = wl.loop
+        m.wl_speed[g] = wl.speed
+        if wl.kind == "trace":
+            m.wl_kind[g] = layout.WL_TRACE
+            m.wl_start[g], m.wl_end[g] = self._trace_offset[wl.path]
+            S[layout.S_WL_CURSOR] = m.wl_start[g]
+        else:
+            m.wl_kind[g] = layout.WL_PHASES
+            S[layout.S_WL_PHASE] = m.wl_start[g]
+            S[layout.S_WL_PHASE_START] = wl.start_ns
+
+    def _boot_host(self, m):
+        hs = self.scenario.host
+        H = m.H
+        total = hs.memory // PAGE_SIZE
+        wmin, wlow, whigh = watermarks(total)
+        H[layout.H_NFRAMES] = len(m.fref)
+        H[layout.H_TOTAL] = H[layout.H_NR_FREE] = total
+        H[layout.H_WMARK_MIN], H[layout.H_WMARK_LOW], H[layout.H_WMARK_HIGH] = wmin, wlow, whigh
+        H[layout.H_SWAP_TOTAL] = hs.swap.size // PAGE_SIZE
+        for name, value in kernel_values(hs).items():
+            H[layout.HOST[name]] = value
+
+    # --- time -----------------------------------------------------------------------------
+    def advance(self, until_ns: int) -> None:
+        """Run every guest, its balloon driver and the host up to ``until_ns`` (numba)."""
+        from autoballoon.machine.engine import advance_machine
+        if until_ns <= self.now_ns:
+            return
+        run = self.scenario.run
+        self._slice_no = advance_machine(self.m, self.now_ns, int(until_ns), run.slice_ns,
+                                         self.scenario.host.stats_poll_ns, self._slice_no)
+        self.now_ns = int(until_ns)
+        if self.debug:
+            from autoballoon.machine.invariants import check_invariants
+            check_invariants(self.m)
+
+    # --- guest views ----------------------------------------------------------------------------
+    def vmstat(self, g: int) -> dict[str, int]:
+        """/proc/vmstat of guest g (plus the driver's and the simulation's own counters)."""
+        return dict(zip(layout.VMSTAT_NAMES, (int(v) for v in self.m.V[g])))
+
+    def meminfo(self, g: int) -> dict[str, int]:
+        """/proc/meminfo of guest g in bytes, plus balloon and progress figures."""
+        from autoballoon.machine.mm.meminfo import si_mem_available
+        m, S, P = self.m, self.m.S[g], self.m.P[g]
+        lru = m.lru_size[g]
+        pages = {
+            "MemTotal": P[layout.P_MANAGED], "MemFree": S[layout.S_NR_FREE],
+            "MemAvailable": si_mem_available(m, g),
+            "Cached": lru[c.LRU_INACTIVE_FILE] + lru[c.LRU_ACTIVE_FILE],
+            "AnonPages": lru[c.LRU_INACTIVE_ANON] + lru[c.LRU_ACTIVE_ANON],
+            "Active(anon)": lru[c.LRU_ACTIVE_ANON], "Inactive(anon)": lru[c.LRU_INACTIVE_ANON],
+            "Active(file)": lru[c.LRU_ACTIVE_FILE], "Inactive(file)": lru[c.LRU_INACTIVE_FILE],
+            "SwapTotal": P[layout.P_NSLOTS], "SwapFree": P[layout.P_NSLOTS] - S[layout.S_SWAP_USED],
+            "Slab": S[layout.S_NR_SLAB],
+            "balloon_actual": S[layout.S_BALLOON_ACTUAL], "balloon_target": S[layout.S_BALLOON_TARGET],
+        }
+        out = {k: int(v) * PAGE_SIZE for k, v in pages.items()}
+        out["alive"] = int(S[layout.S_ALIVE])
+        out["pressure"] = int(S[layout.S_VMP_LEVEL])      # last vmpressure level, -1 before any
+        return out
+
+    def balloon_stats(self, g: int) -> dict[str, int]:
+        """The stats virtqueue as the host last polled it."""
+        return dict(zip(STATS_TAGS, (int(v) for v in self.m.stats[g])))
+
+    # --- host -------------------------------------------------------------------------------
+    def host_vmstat(self) -> dict[str, int]:
+        H = self.m.H
+        return {k: int(H[layout.HOST[k]]) for k in layout.HOST_COUNTERS}
+
+    def host_meminfo(self) -> dict[str, int]:
+        H = self.m.H
+        pages = {"MemTotal": H[layout.H_TOTAL], "MemFree": H[layout.H_NR_FREE],
+                 "Used": H[layout.H_TOTAL] - H[layout.H_NR_FREE], "SwapTotal": H[layout.H_SWAP_TOTAL],
+                 "SwapFree": H[layout.H_SWAP_TOTAL] - H[layout.H_SWAP_USED]}
+        return {k: int(v) * PAGE_SIZE for k, v in pages.items()}
+
+    def host_pressure_events(self) -> list[int]:
+        n = int(self.m.H[layout.H_NR_EVENTS])
+        events = [int(x) for x in self.m.host_events[:n]]
+        self.m.H[layout.H_NR_EVENTS] = 0
+        return events
+
+    # --- the QEMU balloon device --------------------------------------------------------------
+    def ram_size(self, g: int) -> int:
+        return int(self.m.P[g, layout.P_NFRAMES]) * PAGE_SIZE
+
+    def set_target(self, g: int, target: int) -> None:
+        """virtio_balloon_to_target(): num_pages = (ram_size - target) >> 12, clamped."""
+        ram = self.ram_size(g)
+        target = min(max(int(target), 0), ram)
+        self.m.S[g, layout.S_BALLOON_TARGET] = (ram - target) >> PAGE_SHIFT

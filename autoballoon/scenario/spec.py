@@ -1,0 +1,276 @@
+"""Validated descriptions of a run: what the scenario parser produces and the machine consumes.
+
+All sizes are bytes and all times simulated nanoseconds (int). Every setting is declared once, as
+a field made by :func:`~autoballoon.scenario.settings.setting` (TOML key, reader, default, valid
+values, meaning, kernel column); constructing a spec checks it: an impossible value raises
+``SpecError`` naming the key and what was expected, before any simulation starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from autoballoon.errors import SpecError
+from autoballoon.scenario import settings as st
+from autoballoon.scenario.settings import setting
+from autoballoon.scenario.values import (format_duration, format_rate, format_size, parse_duration,
+                                         parse_rate, parse_size, value_bool, value_choice,
+                                         value_int, value_list_of, value_number, value_str)
+from autoballoon.trace.synth import PATTERNS
+from autoballoon.uapi import FEATURES, PAGE_SIZE
+
+__all__ = ["SpecError", "PAGE_SIZE", "KERNELS", "PATTERNS", "FEATURES", "AUTO_BALLOON_VARIANTS",
+           "SwapSpec", "PhaseSpec", "WorkloadSpec", "GuestSpec", "HostSpec", "RunSpec",
+           "ScheduleEntry", "Scenario"]
+
+KERNELS = ("6.1", "3.7")
+AUTO_BALLOON_VARIANTS = ("rfc", "fixed")
+MIB = 2**20
+
+
+def _need(cond: bool, where: str, expected: str, got) -> None:
+    if not cond:
+        raise SpecError(f"{where}: expected {expected}, got {got!r}")
+
+
+def size(key, default=st.REQUIRED, **kw):
+    return setting(key, parse_size, default, format=format_size, **kw)
+
+
+def duration(key, default=st.REQUIRED, **kw):
+    return setting(key, parse_duration, default, format=format_duration, **kw)
+
+
+def ns_per_page(bandwidth: int) -> int:
+    """A device's transfer time per 4 KiB page, from its bandwidth in bytes/s."""
+    return int(round(PAGE_SIZE * 1e9 / bandwidth))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwapSpec:
+    """A swap device: capacity and a per-page latency + bandwidth cost model."""
+    size: int = size("size", 0, valid=lambda v: v >= 0, expected="a size >= 0",
+                     doc="capacity in bytes; 0 = no swap")
+    read_latency_ns: int = duration(
+        "read_latency", 100_000, valid=lambda v: v >= 0, expected="a duration >= 0",
+        param="swap_read_ns", doc="per read request (a swap-in), SSD-class by default")
+    write_latency_ns: int = duration(
+        "write_latency", 20_000, valid=lambda v: v >= 0, expected="a duration >= 0",
+        param="swap_write_ns", doc="per write request, paid by the reclaimer")
+    bandwidth: int = setting(
+        "bandwidth", parse_rate, 500 * MIB, valid=lambda v: v > 0,
+        expected="a rate > 0 bytes/s", param="swap_ns_per_page", encode=ns_per_page,
+        format=format_rate, doc="transfer rate, bytes/s")
+    where: str = "swap"
+
+    def __post_init__(self):
+        st.check(self)
+
+
+def parse_swap(value, where: str) -> SwapSpec:
+    """``swap = "1GiB"`` or ``swap = { size = "1GiB", read_latency = "100us", ... }``."""
+    if not isinstance(value, dict):
+        return SwapSpec(size=parse_size(value, where), where=where)
+    st.check_keys(value, st.keys(SwapSpec), where)
+    return SwapSpec(**st.parse_table(SwapSpec, value, where), where=where)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseSpec:
+    """One phase of the synthetic phased workload, inside the workload's anonymous mapping.
+
+    ``pattern``: ``seq`` (sequential anon writes), ``rand`` (uniform anon accesses), ``read``
+    (sequential read() of file pages), ``zipf`` (anon, Zipf(``alpha``) over the range).
+    Exactly one of ``duration_ns`` / ``passes`` ends the phase.
+    """
+    length: int = size("length", valid=lambda v: v >= PAGE_SIZE,
+                       expected="a size of at least one page (4KiB)")
+    offset: int = size("offset", 0, valid=lambda v: v >= 0, expected="a size >= 0")
+    pattern: str = setting("pattern", value_choice(PATTERNS), "seq",
+                           valid=lambda v: v in PATTERNS, expected=f"one of {', '.join(PATTERNS)}")
+    duration_ns: int | None = duration("duration", None, valid=lambda v: v > 0,
+                                       expected="a duration > 0")
+    passes: int | None = setting("passes", value_int, None, valid=lambda v: v >= 1,
+                                 expected="an integer >= 1")
+    think_ns: int = duration("think", 1000, valid=lambda v: v >= 0, expected="a duration >= 0",
+                             doc="think time per page access on an unloaded machine")
+    write_fraction: float = setting("write_fraction", value_number, 1.0,
+                                    valid=lambda v: 0.0 <= v <= 1.0,
+                                    expected="a number in [0, 1]", doc="for seq/rand/zipf")
+    alpha: float = setting("alpha", value_number, 0.9, valid=lambda v: v > 0,
+                           expected="a Zipf exponent > 0", doc="for zipf")
+    where: str = "phase"
+
+    def __post_init__(self):
+        _need((self.duration_ns is None) != (self.passes is None), self.where,
+              "exactly one of 'duration' or 'passes'", (self.duration_ns, self.passes))
+        st.check(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadSpec:
+    """What drives a guest: ``phases`` (synthetic, generated in the kernel) or ``trace``."""
+    kind: str = setting("kind", value_str, "phases", valid=lambda v: v in ("phases", "trace"),
+                        expected="'phases' or 'trace'")
+    phases: tuple[PhaseSpec, ...] = ()
+    mapping: int | None = size("mapping", None, valid=lambda v: v >= PAGE_SIZE,
+                               expected="a size of at least 4KiB",
+                               doc="anon mapping size; default: end of the furthest phase")
+    path: str | None = setting("path", value_str, None, valid=bool,
+                               expected="a trace file path", doc="trace file, for kind 'trace'")
+    speed: float = setting("speed", value_number, 1.0, valid=lambda v: v > 0,
+                           expected="a number > 0", doc="trace: think times are divided by it")
+    loop: bool = setting("loop", value_bool, False, doc="start again at the end")
+    start_ns: int = duration("start", 0, valid=lambda v: v >= 0, expected="a duration >= 0",
+                             doc="time before the first access")
+    seed: int | None = setting("seed", value_int, None, valid=lambda v: v >= 0,
+                               expected="an integer >= 0",
+                               doc="default: derived from the run seed and guest index")
+    where: str = "workload"
+
+    def __post_init__(self):
+        w = self.where
+        st.check(self)
+        if self.kind == "phases":
+            _need(len(self.phases) > 0, f"{w}.phases", "a non-empty list of phases", self.phases)
+            if self.mapping is not None:
+                for p in self.phases:
+                    _need(p.offset + p.length <= self.mapping, f"{p.where}.offset",
+                          f"offset + length inside the mapping ({self.mapping} bytes)",
+                          p.offset + p.length)
+        else:
+            _need(bool(self.path), f"{w}.path", "a trace file path", self.path)
+
+    @property
+    def mapping_bytes(self) -> int:
+        if self.mapping is not None:
+            return self.mapping
+        return max(p.offset + p.length for p in self.phases)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuestSpec:
+    """One guest (after expanding ``count`` replicas): RAM, swap, kernel, balloon features."""
+    name: str = setting("name", value_str, valid=bool, expected="a non-empty name")
+    memory: int = size("memory", valid=lambda v: v >= 16 * MIB,
+                       expected="a size of at least 16MiB", doc="guest RAM (QEMU -m)")
+    workload: WorkloadSpec
+    swap: SwapSpec = setting("swap", parse_swap, SwapSpec(), nested=SwapSpec,
+                             doc="swap device: a size, or a table")
+    kernel: str = setting("kernel", value_choice(KERNELS), "6.1", valid=lambda v: v in KERNELS,
+                          expected=f"one of {', '.join(KERNELS)}", param="kernel_old",
+                          encode=lambda v: v == "3.7",
+                          doc='"6.1", or "3.7" (the shrinker semantics the 2012 RFC ran on)')
+    features: frozenset[str] = setting(
+        "features", value_list_of(FEATURES), frozenset({"stats_vq"}),
+        valid=lambda v: set(v) <= set(FEATURES),
+        expected=f"features among {', '.join(FEATURES)}", param="features",
+        encode=lambda v: sum(1 << FEATURES[f] for f in v), format=sorted,
+        doc="virtio_balloon feature bits the device offers and the driver accepts")
+    target: int | None = size("target", None, valid=lambda v: v > 0, expected="a size > 0",
+                              doc="initial balloon target, QEMU's meaning (guest RAM after)")
+    swappiness: int = setting("swappiness", value_int, 60, valid=lambda v: 0 <= v <= 200,
+                              expected="an integer in [0, 200]", param="swappiness",
+                              doc="/proc/sys/vm/swappiness")
+    watermark_scale_factor: int = setting(
+        "watermark_scale_factor", value_int, 10, valid=lambda v: 1 <= v <= 3000,
+        expected="an integer in [1, 3000]", doc="/proc/sys/vm/watermark_scale_factor")
+    slab: int = size("slab", 0, valid=lambda v: v >= 0, expected="a size >= 0",
+                     doc="reclaimable slab cache (a generic shrinker), bytes")
+    auto_balloon_variant: str = setting(
+        "auto_balloon_variant", value_choice(AUTO_BALLOON_VARIANTS), "rfc",
+        valid=lambda v: v in AUTO_BALLOON_VARIANTS, expected="'rfc' or 'fixed'",
+        param="autoballoon_rfc", encode=lambda v: v == "rfc",
+        doc='the 2012 AUTO_BALLOON shrinker "rfc" (as posted) or "fixed"')
+    kswapd_scan_ns: int = duration("kswapd_scan", 200, valid=lambda v: v > 0,
+                                   expected="a duration > 0", param="kswapd_scan_ns",
+                                   doc="reclaim CPU cost per scanned page (kswapd's speed)")
+    fault_ns: int = duration("fault", 500, valid=lambda v: v >= 0, expected="a duration >= 0",
+                             param="fault_ns",
+                             doc="minor fault: exception entry, page zeroing, PTE set")
+    balloon_batch_ns: int = duration(
+        "balloon_batch", 250_000, valid=lambda v: v > 0, expected="a duration > 0",
+        param="balloon_batch_ns",
+        doc="one 256-page virtqueue round trip, including the host's madvise")
+    group: str | None = None            # the [[guest]] name when expanded from `count` replicas
+    where: str = "guest"
+
+    def __post_init__(self):
+        w = self.where
+        st.check(self)
+        if self.target is not None:
+            _need(self.target <= self.memory, f"{w}.target",
+                  f"a size in (0, memory={self.memory}]", self.target)
+        _need(self.slab < self.memory, f"{w}.slab", "a size in [0, memory)", self.slab)
+
+    @property
+    def pages(self) -> int:
+        return self.memory // PAGE_SIZE
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostSpec:
+    """The host: RAM and swap for guest memory, the balloon policy, the QEMU stats poll."""
+    memory: int = size("memory", valid=lambda v: v >= 16 * MIB,
+                       expected="a size of at least 16MiB", doc="host RAM for guest memory")
+    swap: SwapSpec = setting("swap", parse_swap, SwapSpec(), nested=SwapSpec,
+                             doc="host swap device: a size, or a table")
+    policy: str = setting("policy", value_str, "none",
+                          doc='a registered policy name or "package.module:ClassName"')
+    policy_params: dict = field(default_factory=dict)
+    stats_poll_ns: int = duration("stats_poll", 1_000_000_000, valid=lambda v: v > 0,
+                                  expected="a duration > 0",
+                                  doc="QEMU guest-stats-polling-interval")
+    fault_ns: int = duration("fault", 2_000, valid=lambda v: v >= 0, expected="a duration >= 0",
+                             param="fault_ns", doc="EPT violation + host page allocation")
+    kswapd_scan_ns: int = duration("kswapd_scan", 200, valid=lambda v: v > 0,
+                                   expected="a duration > 0", param="kswapd_scan_ns",
+                                   doc="host reclaim CPU cost per scanned page")
+    where: str = "host"
+
+    def __post_init__(self):
+        st.check(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    duration_ns: int = duration("duration", valid=lambda v: v > 0, expected="a duration > 0")
+    tick_ns: int = duration("tick", 100_000_000, valid=lambda v: v > 0,
+                            expected="a duration > 0", doc="control tick (the policy's period)")
+    seed: int = setting("seed", value_int, 1, valid=lambda v: v >= 0, expected="an integer >= 0")
+    slice_ns: int = duration("slice", 1_000_000, valid=lambda v: v > 0,
+                             expected="a duration in (0, tick]",
+                             doc="guests are interleaved in slices of this length")
+    where: str = "run"
+
+    def __post_init__(self):
+        st.check(self)
+        _need(self.slice_ns <= self.tick_ns, f"{self.where}.slice", "a duration in (0, tick]",
+              self.slice_ns)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleEntry:
+    at_ns: int = duration("at", valid=lambda v: v >= 0, expected="a duration >= 0")
+    guest: str = setting("guest", value_str, valid=bool, expected="a guest or group name",
+                         doc="guest name, or a replica group name for all replicas")
+    target: int = size("target", valid=lambda v: v > 0, expected="a size > 0",
+                       doc="bytes, QEMU's meaning")
+    where: str = "schedule"
+
+    def __post_init__(self):
+        st.check(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    run: RunSpec
+    host: HostSpec
+    guests: tuple[GuestSpec, ...]
+    schedule: tuple[ScheduleEntry, ...] = ()
+    source: str | None = None           # the file it came from
+    raw: dict = field(default_factory=dict)  # the parsed TOML, for the manifest
+
+    def __post_init__(self):
+        _need(len(self.guests) > 0, "guest", "at least one [[guest]]", len(self.guests))
+        names = [g.name for g in self.guests]
+        _need(len(set(names)) == len(names), "guest.name", "unique guest names", names)
