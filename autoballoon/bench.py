@@ -26,8 +26,8 @@ import numpy as np
 from numba import njit
 
 from autoballoon import perfmap
-from autoballoon.scenario.spec import (PAGE_SIZE, GuestSpec, HostSpec, RunSpec, Scenario, SwapSpec,
-                                  WorkloadSpec)
+from autoballoon.scenario.spec import (
+    PAGE_SIZE, GuestSpec, HostSpec, RunSpec, Scenario, SwapSpec, WorkloadSpec)
 from autoballoon.trace import AccessTrace
 from autoballoon.trace.cachesim import ORACLE_GENERAL
 from autoballoon.trace.ops import OP_WRITE

@@ -15,8 +15,7 @@ from pathlib import Path
 
 
 def _cmd_run(args) -> int:
-    from autoballoon.results.run import simulate
-    from autoballoon.results.run import save
+    from autoballoon.results.run import save, simulate
     from autoballoon.scenario.parse import load_scenario
 
     scenario = load_scenario(Path(args.scenario))

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from autoballoon.control.loop import MachineAPI
-from autoballoon.control.view import (STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LOW,
-                                 VMPRESSURE_MEDIUM)
+from autoballoon.control.view import (
+    STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM)
 
 PAGE = 4096
 MIB = 2**20

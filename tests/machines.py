@@ -1,7 +1,7 @@
 """Small scenarios for the kernel tests, built directly from the spec dataclasses."""
 from autoballoon.machine import Machine
-from autoballoon.scenario.spec import (GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, SwapSpec,
-                                  WorkloadSpec)
+from autoballoon.scenario.spec import (
+    GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, SwapSpec, WorkloadSpec)
 
 MiB = 2**20
 MS = 1_000_000

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autoballoon.machine import callbacks
-from autoballoon.machine.mm import constants as c
-from autoballoon.machine import layout as L
 from autoballoon import uapi
+from autoballoon.machine import callbacks
+from autoballoon.machine import layout as L
+from autoballoon.machine.mm import constants as c
 
 # ---------------------------------------------------------------------------------------------
 # names <-> bits

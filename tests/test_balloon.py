@@ -1,13 +1,13 @@
 """virtio_balloon driver and host behaviour: tests that fail if the model is wrong."""
 import numpy as np
 import pytest
+from machines import MS, MiB, S, guest, phases, run, scenario
 
-from autoballoon.machine import layout as L
 from autoballoon.machine import Machine
+from autoballoon.machine import layout as L
 from autoballoon.scenario.spec import WorkloadSpec
 from autoballoon.trace import AccessTrace
 from autoballoon.trace.ops import OP_EXIT, OP_WRITE
-from machines import MiB, MS, S, guest, phases, run, scenario
 
 PAGE = 4096
 

@@ -3,11 +3,11 @@ import re
 
 import pandas as pd
 import pytest
+from fakes import FakeMachine
 
 from autoballoon import cli
 from autoballoon.results import run as results_run
 from autoballoon.results.run import load
-from fakes import FakeMachine
 
 SCENARIO = """\
 [run]

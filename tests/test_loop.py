@@ -3,15 +3,15 @@ import textwrap
 
 import numpy as np
 import pytest
+from fakes import FakeMachine, RecordingPolicy, Spy
 from pandas.testing import assert_frame_equal
 
+from autoballoon.control.loop import PolicyError
+from autoballoon.control.recorder import SUMMARY_FIRST as GUEST_COUNTERS
 from autoballoon.control.view import STATS_TAGS, VMPRESSURE_MEDIUM
 from autoballoon.results.compare import compare
-from autoballoon.control.loop import PolicyError
 from autoballoon.results.run import simulate
-from autoballoon.control.recorder import SUMMARY_FIRST as GUEST_COUNTERS
 from autoballoon.scenario.parse import parse_scenario
-from fakes import FakeMachine, RecordingPolicy, Spy
 
 MIB = 2**20
 TICK = 100_000_000

@@ -1,12 +1,11 @@
 """Behaviour of the guest memory model: tests that fail if the model is wrong."""
 import numpy as np
 import pytest
+from machines import MS, MiB, S, guest, phases, run, scenario
 
-from autoballoon.machine import layout as L
 from autoballoon.machine.mm import vmpressure
-from autoballoon.uapi import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
 from autoballoon.machine.mm.watermark import min_free_kbytes, watermarks
-from machines import MiB, MS, S, guest, phases, run, scenario
+from autoballoon.uapi import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
 
 
 @pytest.mark.nojit
@@ -154,8 +153,8 @@ def test_new_anon_pages_start_active_only_on_3x_and_swap_ins_start_inactive(kern
     """3.x put a new anonymous page on the active list (page_add_new_anon_rmap), but a page
     read back from swap on the inactive one (lru_cache_add_anon); 6.1 puts both inactive."""
     from autoballoon.machine import Machine
-    from autoballoon.machine.mm import constants as c
     from autoballoon.machine import layout as L
+    from autoballoon.machine.mm import constants as c
     from autoballoon.machine.mm.memory import access_slow
     m = Machine(scenario(guest(memory=16 * MiB, kernel=kernel,
                                workload=phases(dict(length=MiB, passes=1))), duration=MS))

@@ -4,13 +4,13 @@ import sys
 import textwrap
 
 import pytest
+from fakes import FakeMachine, Spy
 
+from autoballoon import load_scenario
 from autoballoon.control.policies import HostView, available, make_policy, policy_class
 from autoballoon.control.view import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
 from autoballoon.results.run import simulate
-from autoballoon import load_scenario
 from autoballoon.scenario.spec import SpecError
-from fakes import FakeMachine, Spy
 
 MIB = 2**20
 TICK = 100_000_000

@@ -22,19 +22,17 @@ import functools
 import random
 from collections import Counter, deque
 
+import naive
 import numpy as np
 import pytest
-
-from autoballoon.machine.mm import constants as c
-
-from autoballoon.machine import layout as L
+from machines import MiB
+from naive import Guest, Page, ScanControl
 
 from autoballoon import uapi
 from autoballoon.machine import invariants
+from autoballoon.machine import layout as L
+from autoballoon.machine.mm import constants as c
 from autoballoon.machine.mm import lru, shrinker, swap, vmpressure, vmscan, watermark
-import naive
-from machines import MiB
-from naive import Guest, Page, ScanControl
 
 SC = ("nr_to_reclaim", "priority", "nr_scanned", "nr_reclaimed", "is_kswapd", "may_swap",
       "cost_ns")

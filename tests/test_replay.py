@@ -1,8 +1,9 @@
 """Replay of bundled real traces through the guest model (closed loop, golden numbers)."""
 from pathlib import Path
 
-from autoballoon.scenario.spec import WorkloadSpec
 from machines import MiB, S, guest, run, scenario
+
+from autoballoon.scenario.spec import WorkloadSpec
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fakes import FakeMachine
 from pandas.testing import assert_frame_equal
 
 import autoballoon
-from autoballoon.results import run as results_mod
-from autoballoon.results.run import simulate
 from autoballoon.control.recorder import time_mean
-from autoballoon.results.run import load, save
+from autoballoon.results import run as results_mod
+from autoballoon.results.run import load, save, simulate
 from autoballoon.scenario.parse import parse_scenario
-from fakes import FakeMachine
 
 MIB = 2**20
 

@@ -3,9 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from autoballoon import load_scenario       # parses, and checks the policy (control layer)
-from autoballoon.scenario.parse import (ScenarioError, default_scenario_path,
-                                      locate, parse_scenario)
+from autoballoon import load_scenario  # parses, and checks the policy (control layer)
+from autoballoon.scenario.parse import ScenarioError, default_scenario_path, locate, parse_scenario
 from autoballoon.scenario.spec import SpecError
 
 MIB, GIB = 2**20, 2**30

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autoballoon.trace import (AccessTrace, Envelope, TraceError, expand, info, load,
-                               load_envelope, read_csv, read_lackey, read_oracle_general,
-                               read_vm_csv, save, synth, validate)
-from autoballoon.trace import cli
+from autoballoon.trace import (
+
+    AccessTrace, Envelope, TraceError, cli, expand, info, load, load_envelope, read_csv,
+
+    read_lackey, read_oracle_general, read_vm_csv, save, synth, validate)
 from autoballoon.trace.cachesim import ORACLE_GENERAL
 from autoballoon.trace.expand import window_pages
 from autoballoon.trace.ops import OP_EXIT, OP_FILE, OP_FREE, OP_SYSCALL, OP_WRITE

@@ -120,7 +120,7 @@ def _check_target(policy: Policy, g: int, value, ram: list[int], now: int) -> in
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm   # not tqdm.auto: that needs ipywidgets in notebooks
+    from tqdm import tqdm  # not tqdm.auto: that needs ipywidgets in notebooks
     # delay: no bar at all for runs shorter than a few seconds of wall time
     return tqdm(total=total, desc=desc, unit="tick", disable=not enabled, delay=3.0,
                 leave=False)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from autoballoon.uapi import (STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LEVELS, VMPRESSURE_LOW,
-                              VMPRESSURE_MEDIUM)
+from autoballoon.uapi import (
+
+    STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LEVELS, VMPRESSURE_LOW, VMPRESSURE_MEDIUM)
 
 __all__ = ["HostView", "STATS_TAGS", "VMPRESSURE_LEVELS", "VMPRESSURE_LOW", "VMPRESSURE_MEDIUM",
            "VMPRESSURE_CRITICAL"]

@@ -7,12 +7,12 @@ the stats timer run, then the workload replays to the slice's end, then kswapd c
 host kswapd catches up after every slice. A VM the host OOM killer killed runs no more.
 """
 from autoballoon.machine import callbacks  # noqa: F401  (binds mm's hooks before compiling)
-from autoballoon.machine.jit import kernel
 from autoballoon.machine.host import memory as host
-from autoballoon.machine.mm import vmscan
-from autoballoon.machine.workload import replay
+from autoballoon.machine.jit import kernel
 from autoballoon.machine.layout import ALIVE_VM_KILLED, S_ALIVE
+from autoballoon.machine.mm import vmscan
 from autoballoon.machine.virtio import balloon
+from autoballoon.machine.workload import replay
 
 
 @kernel

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from autoballoon.machine.mm import constants as c
 from autoballoon.machine import layout as L
+from autoballoon.machine.mm import constants as c
 
 
 class InvariantError(AssertionError):

@@ -17,10 +17,12 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 _PKG = pathlib.Path(__file__).resolve().parent.parent          # autoballoon/
-# Every source a compiled kernel can depend on: the whole machine package (the kernels and the
-# constants they bake in) and the trace event codes. tests/test_jit.py fails if a kernel module
-# imports from anywhere else.
-KERNEL_SOURCES = ("machine", "trace/ops.py")
+# Every source a compiled kernel can depend on: the machine package (the kernels and the
+# constants they bake in), and what the constants are computed from — the uapi, the trace event
+# codes, and the scenario settings whose order gives the kernel table columns.
+# tests/test_architecture.py fails if a kernel module reaches any other file.
+KERNEL_SOURCES = ("machine", "trace/ops.py", "uapi.py", "enums.py", "errors.py", "units.py",
+                  "scenario/spec.py", "scenario/settings.py", "scenario/values.py")
 
 
 def _source_hash() -> str:

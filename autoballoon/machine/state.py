@@ -17,8 +17,8 @@ from collections import namedtuple
 import numpy as np
 
 from autoballoon.machine.layout import HOST_EVENTS_MAX, NR_HOST, NR_PARAMS, NR_STATE, NR_VMSTAT
-from autoballoon.machine.mm.constants import (BLOCK_PAGES, MAX_OOM_NOTIFIERS, MAX_SHRINKERS,
-    NR_LRU_LISTS)
+from autoballoon.machine.mm.constants import (
+    BLOCK_PAGES, MAX_OOM_NOTIFIERS, MAX_SHRINKERS, NR_LRU_LISTS)
 from autoballoon.uapi import VIRTIO_BALLOON_S_NR
 
 MachineState = namedtuple("MachineState", [

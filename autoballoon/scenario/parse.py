@@ -40,8 +40,8 @@ from pathlib import Path
 
 from autoballoon.errors import SpecError
 from autoballoon.scenario import settings as st
-from autoballoon.scenario.spec import (GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario,
-                                       ScheduleEntry, WorkloadSpec)
+from autoballoon.scenario.spec import (
+    GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, ScheduleEntry, WorkloadSpec)
 from autoballoon.scenario.values import fail, value_int, value_str
 
 TOP_KEYS = ("description", "run", "host", "guest", "schedule")

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from autoballoon.errors import SpecError
 from autoballoon.scenario import settings as st
 from autoballoon.scenario.settings import setting
-from autoballoon.scenario.values import (format_duration, format_rate, format_size, parse_duration,
-                                         parse_rate, parse_size, value_bool, value_choice,
-                                         value_int, value_list_of, value_number, value_str)
-from autoballoon.trace.synth import PATTERNS
+from autoballoon.scenario.values import (
+    format_duration, format_rate, format_size, parse_duration, parse_rate, parse_size, value_bool,
+    value_choice, value_int, value_list_of, value_number, value_str)
+from autoballoon.trace.ops import PATTERNS
 from autoballoon.uapi import FEATURES, PAGE_SIZE
 
 __all__ = ["SpecError", "PAGE_SIZE", "KERNELS", "PATTERNS", "FEATURES", "AUTO_BALLOON_VARIANTS",

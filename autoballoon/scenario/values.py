@@ -4,8 +4,8 @@ durations and rates are :mod:`autoballoon.units`."""
 from __future__ import annotations
 
 from autoballoon.errors import SpecError
-from autoballoon.units import (format_duration, format_rate, format_size, parse_duration,
-                               parse_rate, parse_size)
+from autoballoon.units import (
+    format_duration, format_rate, format_size, parse_duration, parse_rate, parse_size)
 
 __all__ = ["fail", "value_int", "value_number", "value_str", "value_bool", "value_choice",
            "value_list_of", "parse_size", "parse_duration", "parse_rate", "format_size",

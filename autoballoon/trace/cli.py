@@ -36,8 +36,13 @@ size_bytes = _arg_type(parse_size, "size")              # "1GiB", "512MiB", "409
 
 # --- commands ------------------------------------------------------------------------------
 def cmd_convert(args) -> int:
-    from autoballoon.trace import store
-    from autoballoon.trace import cachesim, datacenter, lackey, vmcsv  # modules, not functions
+    from autoballoon.trace import (  # modules, not functions
+        cachesim,
+        datacenter,
+        lackey,
+        store,
+        vmcsv,
+    )
     f = args.format
     if f == "csv":
         trace = cachesim.read_csv(args.input, time_col=args.time_col, obj_id_col=args.obj_id_col,

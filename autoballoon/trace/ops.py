@@ -15,6 +15,11 @@ OP_EXIT = 0x81     # event: the process exits; all its anon memory and swap are 
 
 ACCESS_MASK = OP_WRITE | OP_FILE | OP_SYSCALL
 
+# The synthetic access patterns, for the scenario's phases (generated in the kernel) and for
+# trace.synth (generated as files): seq (sequential anon writes), rand (uniform anon), read
+# (sequential read() of file pages), zipf (anon, Zipf-distributed).
+PATTERNS = ("seq", "rand", "read", "zipf")
+
 
 def is_access(op: int) -> bool:
     return op < OP_FREE

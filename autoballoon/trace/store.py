@@ -21,8 +21,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autoballoon.trace.format import (ENVELOPE_OPTIONAL, FORMAT_VERSION, KIND_ACCESS,
-                                      KIND_ENVELOPE, AccessTrace, Envelope, TraceError)
+from autoballoon.trace.format import (
+
+    ENVELOPE_OPTIONAL, FORMAT_VERSION, KIND_ACCESS, KIND_ENVELOPE, AccessTrace, Envelope,
+
+    TraceError)
 
 META_KEY = b"autoballoon"
 ACCESS_SCHEMA = {"gap_ns": pa.int64(), "page": pa.int64(), "op": pa.uint8()}

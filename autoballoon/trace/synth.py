@@ -1,6 +1,6 @@
 """Synthetic page-access traces: the textbook patterns, seeded, as files.
 
-The same patterns as the in-kernel phases (``PATTERNS``, this module's, used by the scenario): ``seq`` (sequential anon
+The same patterns as the in-kernel phases (``trace.ops.PATTERNS``): ``seq`` (sequential anon
 writes, ``passes`` times over ``pages``), ``rand`` (uniform anon accesses), ``read`` (sequential
 ``read()`` of file pages) and ``zipf`` (anon, Zipf(alpha) ranks mapped to shuffled pages).
 Each event is preceded by ``think_ns`` of think time.
@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from autoballoon.trace.format import AccessTrace, TraceError
-from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE
+from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE, PATTERNS
 
-PATTERNS = ("seq", "rand", "read", "zipf")
 
 
 def zipf_cdf(n_items: int, alpha: float) -> np.ndarray:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import importlib
 
-from autoballoon.control.policies.base import (MIN_TARGET, POLICIES, HostView, Policy,
-                                            check_params, policy_name, register)
-from autoballoon.control.policies import none, static, qemu_auto  # noqa: F401  (registration)
+from autoballoon.control.policies import none, qemu_auto, static  # noqa: F401  (registration)
+from autoballoon.control.policies.base import (
+    MIN_TARGET, POLICIES, HostView, Policy, check_params, policy_name, register)
 from autoballoon.errors import SpecError
 from autoballoon.scenario.spec import Scenario
 

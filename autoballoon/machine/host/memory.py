@@ -16,15 +16,15 @@ Simplifications (documented choices):
 - host memory other than guest RAM (QEMU, host kernel) is left out of ``memory``.
 """
 from autoballoon.machine.jit import clear_bits, kernel
+from autoballoon.machine.layout import (
+    ALIVE_VM_KILLED, H_ALLOCSTALL, H_CLOCK_HAND, H_FAULT_NS, H_HOST_SWAPPED, H_KSWAPD_AWAKE,
+    H_KSWAPD_CLOCK, H_KSWAPD_SCAN_NS, H_KSWAPD_WAKE, H_NFRAMES, H_NR_FREE, H_OOM_KILL, H_PGFAULT,
+    H_PGSCAN, H_PGSTEAL, H_PSWPIN, H_PSWPOUT, H_SWAP_NS_PER_PAGE, H_SWAP_READ_NS, H_SWAP_TOTAL,
+    H_SWAP_USED, H_SWAP_WRITE_NS, H_WMARK_HIGH, H_WMARK_LOW, H_WMARK_MIN, HOST_FAULTS,
+    HOST_SWAPIN_STALLS, P_FRAME_BASE, P_NFRAMES, S_ALIVE)
 from autoballoon.machine.mm import vmpressure as vmp
-from autoballoon.machine.mm.constants import (DEF_PRIORITY, F_HSWAPPED, F_HYOUNG, F_PRESENT,
-    SWAP_CLUSTER_MAX)
-from autoballoon.machine.layout import (ALIVE_VM_KILLED, HOST_FAULTS, HOST_SWAPIN_STALLS,
-    H_ALLOCSTALL, H_CLOCK_HAND, H_FAULT_NS, H_HOST_SWAPPED, H_KSWAPD_AWAKE, H_KSWAPD_CLOCK,
-    H_KSWAPD_SCAN_NS, H_KSWAPD_WAKE, H_NFRAMES, H_NR_FREE, H_OOM_KILL, H_PGFAULT, H_PGSCAN,
-    H_PGSTEAL, H_PSWPIN, H_PSWPOUT, H_SWAP_NS_PER_PAGE, H_SWAP_READ_NS, H_SWAP_TOTAL, H_SWAP_USED,
-    H_SWAP_WRITE_NS, H_WMARK_HIGH, H_WMARK_LOW, H_WMARK_MIN, P_FRAME_BASE, P_NFRAMES, S_ALIVE)
-
+from autoballoon.machine.mm.constants import (
+    DEF_PRIORITY, F_HSWAPPED, F_HYOUNG, F_PRESENT, SWAP_CLUSTER_MAX)
 
 
 @kernel

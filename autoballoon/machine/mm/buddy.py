@@ -7,9 +7,10 @@ per-pageblock count of free frames tells when a whole 2 MiB block is free, which
 free page reporting (mm/page_reporting.c, order >= pageblock_order) needs.
 """
 from autoballoon.machine.jit import kernel
-from autoballoon.machine.mm.constants import (BLOCK_PAGES, F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG,
-    PAGEBLOCK_ORDER, PAGE_REPORTING_DELAY_NS, PG_free)
 from autoballoon.machine.layout import PGALLOC, PGFREE, S_FREE_HEAD, S_NR_FREE, S_REPORTING_CLOCK
+from autoballoon.machine.mm.constants import (
+    BLOCK_PAGES, F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, PAGE_REPORTING_DELAY_NS, PAGEBLOCK_ORDER,
+    PG_free)
 
 # What a freed frame forgets; host backing (F_PRESENT/F_HSWAPPED) stays: the host cannot tell.
 KEEP_ON_FREE = 0xFF & ~(F_YOUNG | F_HYOUNG | F_DIRTY | F_UNMAPPED)

@@ -5,10 +5,10 @@ Mirrors include/linux/mm_inline.h (``lruvec_add_folio``, ``lruvec_del_folio``,
 most recently added end; reclaim takes from the tail, as ``lru_to_folio`` does.
 """
 from autoballoon.machine.jit import clear_bits, kernel
-from autoballoon.machine.mm.watermark import int_sqrt
-from autoballoon.machine.mm.constants import (LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, PG_active,
-    PG_lru, PG_swapbacked)
 from autoballoon.machine.layout import P_KERNEL_OLD
+from autoballoon.machine.mm.constants import (
+    LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, PG_active, PG_lru, PG_swapbacked)
+from autoballoon.machine.mm.watermark import int_sqrt
 
 
 @kernel

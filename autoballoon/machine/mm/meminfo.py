@@ -6,8 +6,8 @@ DEFLATE_ON_OOM lowers through adjust_managed_page_count) and ``si_mem_available`
 the page cache and reclaimable slab each less min(half, low watermark).
 """
 from autoballoon.machine.jit import kernel
-from autoballoon.machine.mm import lru
 from autoballoon.machine.layout import P_MANAGED, P_WMARK_HIGH, P_WMARK_LOW, S_NR_FREE, S_NR_SLAB
+from autoballoon.machine.mm import lru
 
 
 @kernel

@@ -18,13 +18,15 @@ reclaim time they cost is not charged to the faulting task; pages brought in by 
 skip refault detection (no workingset_refault, their shadow entries stay until their own fault);
 PTE dirty and PG_dirty are one bit.
 """
-from autoballoon.machine.jit import clear_bits, kernel, kernel_inline
 from autoballoon.machine.host import memory as host
+from autoballoon.machine.jit import clear_bits, kernel, kernel_inline
+from autoballoon.machine.layout import (
+    P_FAULT_NS, P_KERNEL_OLD, P_NSLOTS, P_SWAP_BASE, PGACTIVATE, PGFAULT, PGMAJFAULT, PGPGIN,
+    PSWPIN, S_RA_HITS, SWAP_RA, SWAP_RA_HIT)
 from autoballoon.machine.mm import lru, page_alloc, swap, workingset
-from autoballoon.machine.mm.constants import (F_DIRTY, F_HYOUNG, F_PRESENT, F_UNMAPPED, F_YOUNG,
-    PG_active, PG_referenced, PG_swapbacked, PG_workingset, V_FILE, V_KIND_SET, V_MAPPED)
-from autoballoon.machine.layout import (PGACTIVATE, PGFAULT, PGMAJFAULT, PGPGIN, PSWPIN, P_FAULT_NS,
-    P_KERNEL_OLD, P_NSLOTS, P_SWAP_BASE, SWAP_RA, SWAP_RA_HIT, S_RA_HITS)
+from autoballoon.machine.mm.constants import (
+    F_DIRTY, F_HYOUNG, F_PRESENT, F_UNMAPPED, F_YOUNG, V_FILE, V_KIND_SET, V_MAPPED, PG_active,
+    PG_referenced, PG_swapbacked, PG_workingset)
 from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE
 
 

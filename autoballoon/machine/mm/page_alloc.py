@@ -13,11 +13,12 @@ guest's workload (the only process modelled): its anonymous memory and swap are 
 making progress, and the simulation goes on.
 """
 from autoballoon.machine.jit import kernel, kernel_inline
+from autoballoon.machine.layout import (
+    ALIVE_KILLED, ALIVE_RUNNING, OOM_KILL, P_NVPAGES, P_VPAGE_BASE, P_WMARK_LOW, P_WMARK_MIN,
+    S_ALIVE, S_NR_FREE)
 from autoballoon.machine.mm import buddy, hooks, unmap, vmscan
-from autoballoon.machine.mm.constants import (MAX_OOM_NOTIFIERS, MAX_RECLAIM_RETRIES,
-    SWAP_CLUSTER_MAX, V_FILE)
-from autoballoon.machine.layout import (ALIVE_KILLED, ALIVE_RUNNING, OOM_KILL, P_NVPAGES,
-    P_VPAGE_BASE, P_WMARK_LOW, P_WMARK_MIN, S_ALIVE, S_NR_FREE)
+from autoballoon.machine.mm.constants import (
+    MAX_OOM_NOTIFIERS, MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, V_FILE)
 
 GFP_HIGHUSER_MOVABLE = 0
 __GFP_NORETRY = 1

@@ -11,8 +11,8 @@ pool without being counted, as in the kernel.
 from autoballoon.machine.jit import kernel
 from autoballoon.machine.layout import P_KERNEL_OLD, SLABS_SCANNED
 from autoballoon.machine.mm import hooks, lru, swap
-from autoballoon.machine.mm.constants import (DEFAULT_SEEKS, MAX_SHRINKERS, SHRINK_BATCH,
-    SHRINK_EMPTY, SHRINK_STOP)
+from autoballoon.machine.mm.constants import (
+    DEFAULT_SEEKS, MAX_SHRINKERS, SHRINK_BATCH, SHRINK_EMPTY, SHRINK_STOP)
 
 
 @kernel

@@ -9,9 +9,10 @@ Simplifications: one swap device per guest; no per-cpu clusters or discard; I/O 
 a per-request latency plus a per-page transfer time (bandwidth), charged to whoever waits for it.
 """
 from autoballoon.machine.jit import kernel
+from autoballoon.machine.layout import (
+    P_NSLOTS, P_SWAP_BASE, P_SWAP_NS_PER_PAGE, P_SWAP_READ_NS, P_SWAP_WRITE_NS, S_RA_HITS,
+    S_RA_PREV_OFFSET, S_RA_PREV_WIN, S_SWAP_CURSOR, S_SWAP_USED)
 from autoballoon.machine.mm.constants import PAGE_CLUSTER
-from autoballoon.machine.layout import (P_NSLOTS, P_SWAP_BASE, P_SWAP_NS_PER_PAGE, P_SWAP_READ_NS,
-    P_SWAP_WRITE_NS, S_RA_HITS, S_RA_PREV_OFFSET, S_RA_PREV_WIN, S_SWAP_CURSOR, S_SWAP_USED)
 
 
 @kernel

@@ -8,12 +8,12 @@ and keep the last; the host also queues its events for the host policies.
 Simplification: no memcg hierarchy, one window per guest (the kernel's root memcg).
 """
 from autoballoon.machine.jit import kernel
-from autoballoon.machine.mm.constants import (VMPRESSURE_LEVEL_CRITICAL,
-    VMPRESSURE_LEVEL_CRITICAL_PRIO, VMPRESSURE_LEVEL_MED, VMPRESSURE_WIN)
+from autoballoon.machine.layout import (
+    H_NR_EVENTS, H_VMP_RECLAIMED, H_VMP_SCANNED, HOST_EVENTS_MAX, S_VMP_LEVEL, S_VMP_RECLAIMED,
+    S_VMP_SCANNED, VMPRESSURE_EVENTS)
+from autoballoon.machine.mm.constants import (
+    VMPRESSURE_LEVEL_CRITICAL, VMPRESSURE_LEVEL_CRITICAL_PRIO, VMPRESSURE_LEVEL_MED, VMPRESSURE_WIN)
 from autoballoon.uapi import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
-from autoballoon.machine.layout import (HOST_EVENTS_MAX, H_NR_EVENTS, H_VMP_RECLAIMED,
-    H_VMP_SCANNED, S_VMP_LEVEL, S_VMP_RECLAIMED, S_VMP_SCANNED, VMPRESSURE_EVENTS)
-
 
 
 @kernel

@@ -25,17 +25,18 @@ Simplifications (each a documented choice):
   (``lru_note_cost``, 5.9) and ``file_is_tiny`` / ``cache_trim_mode`` in get_scan_count.
 """
 
-from autoballoon.machine.jit import clear_bits, kernel, kernel_inline, prefetch
 from autoballoon.machine.host import memory as host
+from autoballoon.machine.jit import clear_bits, kernel, kernel_inline, prefetch
+from autoballoon.machine.layout import (
+    ALLOCSTALL, KSWAPD_WAKE, P_KERNEL_OLD, P_KSWAPD_SCAN_NS, P_SWAPPINESS, P_WMARK_HIGH, PAGEOUTRUN,
+    PGACTIVATE, PGDEACTIVATE, PGPGOUT, PGREFILL, PGROTATED, PGSCAN_DIRECT, PGSCAN_KSWAPD,
+    PGSTEAL_DIRECT, PGSTEAL_KSWAPD, PSWPOUT, S_ANON_COST, S_FILE_COST, S_KSWAPD_AWAKE,
+    S_KSWAPD_CLOCK, S_KSWAPD_FAILURES, S_KSWAPD_PRIO, S_NR_FREE, S_RECLAIMED_SLAB)
 from autoballoon.machine.mm import buddy, lru, shrinker, swap, vmpressure, workingset
-from autoballoon.machine.mm.constants import (DEF_PRIORITY, F_DIRTY, F_YOUNG, LRU_ACTIVE_ANON,
-    LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, MAX_RECLAIM_RETRIES, PG_active,
-    PG_reclaim, PG_referenced, PG_swapbacked, PG_workingset, SWAP_CLUSTER_MAX)
-from autoballoon.machine.layout import (ALLOCSTALL, KSWAPD_WAKE, PAGEOUTRUN, PGACTIVATE,
-    PGDEACTIVATE, PGPGOUT, PGREFILL, PGROTATED, PGSCAN_DIRECT, PGSCAN_KSWAPD, PGSTEAL_DIRECT,
-    PGSTEAL_KSWAPD, PSWPOUT, P_KERNEL_OLD, P_KSWAPD_SCAN_NS, P_SWAPPINESS, P_WMARK_HIGH,
-    S_ANON_COST, S_FILE_COST, S_KSWAPD_AWAKE, S_KSWAPD_CLOCK, S_KSWAPD_FAILURES, S_KSWAPD_PRIO,
-    S_NR_FREE, S_RECLAIMED_SLAB)
+from autoballoon.machine.mm.constants import (
+    DEF_PRIORITY, F_DIRTY, F_YOUNG, LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE, MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, PG_active, PG_reclaim, PG_referenced,
+    PG_swapbacked, PG_workingset)
 
 # struct scan_control, as an int64 array
 SC_NR_TO_RECLAIM, SC_PRIORITY, SC_NR_SCANNED, SC_NR_RECLAIMED, SC_IS_KSWAPD, SC_MAY_SWAP, \

@@ -7,11 +7,12 @@ costs halve when they exceed a quarter of the LRU). Shadow entries live in a per
 array; like the kernel's they keep a masked age (EVICTION_MASK) and the PG_workingset bit.
 """
 from autoballoon.machine.jit import kernel
+from autoballoon.machine.layout import (
+    S_ANON_COST, S_FILE_COST, S_NONRESIDENT_AGE, WORKINGSET_ACTIVATE, WORKINGSET_REFAULT,
+    WORKINGSET_RESTORE)
 from autoballoon.machine.mm import lru, swap
-from autoballoon.machine.mm.constants import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON,
-    LRU_INACTIVE_FILE, PG_workingset)
-from autoballoon.machine.layout import (S_ANON_COST, S_FILE_COST, S_NONRESIDENT_AGE,
-    WORKINGSET_ACTIVATE, WORKINGSET_REFAULT, WORKINGSET_RESTORE)
+from autoballoon.machine.mm.constants import (
+    LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, PG_workingset)
 
 EVICTION_MASK = (1 << 30) - 1
 

@@ -1,10 +1,9 @@
-"""Closed-loop replay of a guest's workload: the access loop and the workload sources.
+"""Closed-loop replay of a guest's workload: the access loop.
 
 A workload's next event happens after its think time plus whatever stall its previous access
 suffered (fault, swap-in, host swap-in, allocation stall), so a thrashing guest makes less
 progress, as on a real machine. Sources: a recorded access stream (autoballoon/trace, event
-codes in trace/ops.py) or the built-in phased program (seq / rand / read / zipf phases over one
-anonymous mapping, generated here so phases that last a *duration* end on simulated time).
+codes in trace/ops.py) or the built-in phased program (workload/phases.py).
 
 The fast path is Linux's own: an access to a resident, mapped, host-backed page only sets its
 accessed (and dirty) bits; everything else goes to mm/memory.access_slow.
@@ -12,84 +11,16 @@ accessed (and dirty) bits; everything else goes to mm/memory.access_slow.
 import numpy as np
 
 from autoballoon.machine.jit import kernel, prefetch
+from autoballoon.machine.layout import (
+    ALIVE_FINISHED, ALIVE_RUNNING, P_NVPAGES, P_VPAGE_BASE, PROGRESS, S_ALIVE, S_CLOCK, S_WL_CURSOR,
+    STALL_NS, WL_TRACE)
 from autoballoon.machine.mm import memory, unmap
-from autoballoon.machine.mm.constants import (F_DIRTY, F_HIT_MASK, F_HYOUNG, F_PRESENT, F_YOUNG,
-    V_FILE)
-from autoballoon.machine.layout import (ALIVE_FINISHED, ALIVE_RUNNING, PAT_READ, PAT_SEQ, PAT_ZIPF,
-    PROGRESS, P_NVPAGES, P_VPAGE_BASE, STALL_NS, S_ALIVE, S_CLOCK, S_RNG, S_WL_CURSOR, S_WL_PASS,
-    S_WL_PHASE, S_WL_PHASE_START, S_WL_POS, WL_TRACE)
-from autoballoon.trace.ops import OP_EXIT, OP_FILE, OP_FREE, OP_SYSCALL, OP_WRITE
+from autoballoon.machine.mm.constants import (
+    F_DIRTY, F_HIT_MASK, F_HYOUNG, F_PRESENT, F_YOUNG, V_FILE)
+from autoballoon.machine.workload.phases import phase_event
+from autoballoon.trace.ops import OP_EXIT, OP_FREE, OP_SYSCALL, OP_WRITE
 
 PREFETCH_AHEAD = 16
-
-
-@kernel
-def rand_u64(m, g):
-    """xorshift64*: a per-guest generator, so guests' streams do not depend on each other."""
-    x = np.uint64(m.S[g, S_RNG])
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    m.S[g, S_RNG] = np.int64(x)
-    return x * np.uint64(2685821657736338717)
-
-
-@kernel
-def rand_unit(m, g):
-    return float(rand_u64(m, g) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@kernel
-def next_phase(m, g, now):
-    """Move to the next phase (or wrap when looping). False when the program has ended."""
-    p = m.S[g, S_WL_PHASE] + 1
-    if p >= m.wl_end[g]:
-        if not m.wl_loop[g]:
-            return False
-        p = m.wl_start[g]
-    m.S[g, S_WL_PHASE] = p
-    m.S[g, S_WL_POS] = 0
-    m.S[g, S_WL_PASS] = 0
-    m.S[g, S_WL_PHASE_START] = now
-    return True
-
-
-@kernel
-def phase_event(m, g, now):
-    """The phased program's next access: (page, op, think_ns), or page -1 at the end."""
-    p = m.S[g, S_WL_PHASE]
-    while True:
-        dur = m.ph_duration[p]
-        if dur > 0 and now - m.S[g, S_WL_PHASE_START] >= dur:
-            pass
-        elif dur == 0 and m.S[g, S_WL_PASS] >= m.ph_passes[p]:
-            pass
-        else:
-            break
-        if not next_phase(m, g, now):
-            return -1, 0, 0
-        p = m.S[g, S_WL_PHASE]
-    length = m.ph_len[p]
-    pat = m.ph_pattern[p]
-    pos = m.S[g, S_WL_POS]
-    if pat == PAT_SEQ or pat == PAT_READ:
-        off = pos
-    elif pat == PAT_ZIPF:
-        c = m.ph_cdf_start[p]
-        off = np.searchsorted(m.zipf_cdf[c:c + length], rand_unit(m, g))
-        off = min(off, length - 1)
-    else:
-        off = rand_u64(m, g) % np.uint64(length)
-    pos += 1
-    if pos == length:
-        pos = 0
-        m.S[g, S_WL_PASS] += 1
-    m.S[g, S_WL_POS] = pos
-    if pat == PAT_READ:
-        op = OP_FILE | OP_SYSCALL
-    else:
-        op = OP_WRITE if rand_unit(m, g) < m.ph_wfrac[p] else 0
-    return m.ph_offset[p] + np.int64(off), op, m.ph_think[p]
 
 
 @kernel
