@@ -18,13 +18,14 @@ from autoballoon.scenario.spec import PATTERNS, GuestSpec, HostSpec
 # --- per-guest parameters P[g, P_*] -------------------------------------------------------------
 P_LAYOUT = ("frame_base", "nframes", "vpage_base", "nvpages", "swap_base", "nslots",
             "block_base", "nblocks")                      # state.allocate()
-P_BOOT = ("wmark_min", "wmark_low", "wmark_high", "managed")   # Machine._boot_guest()
+P_BOOT = ("wmark_min", "wmark_low", "wmark_high", "totalreserve", "managed")  # _boot_guest()
 P_NAMES = P_LAYOUT + P_BOOT + kernel_params(GuestSpec)
 PARAM = define(globals(), "P_", P_NAMES)
 NR_PARAMS = len(P_NAMES)
 
 # --- per-guest mutable scalars S[g, S_*] ---------------------------------------------------------
-S_NAMES = ("clock", "alive", "nr_free", "free_head", "nr_slab", "swap_used", "swap_cursor",
+S_NAMES = ("clock", "alive", "nr_free", "free_head", "nr_slab", "nr_kernel", "swap_used",
+           "swap_cursor",
            "kswapd_awake", "kswapd_clock", "kswapd_prio", "kswapd_failures",
            "anon_cost", "file_cost", "nonresident_age", "vmp_scanned", "vmp_reclaimed",
            "vmp_level", "ra_hits", "ra_prev_offset", "ra_prev_win",

@@ -7,16 +7,42 @@ the host policies talk to.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from autoballoon.machine import callbacks, layout
 from autoballoon.machine import state as mmstate
 from autoballoon.machine.mm import constants as c
-from autoballoon.machine.mm.watermark import watermarks
+from autoballoon.machine.mm.watermark import Watermarks, boot_reserved_pages, watermarks
 from autoballoon.scenario.settings import kernel_values
+from autoballoon.errors import SpecError
 from autoballoon.scenario.spec import Scenario
 from autoballoon.trace.synth import zipf_cdf
 from autoballoon.uapi import PAGE_SHIFT, PAGE_SIZE, STATS_TAGS
+
+
+@dataclass(frozen=True)
+class BootMemory:
+    reserved: int                  # pages the kernel keeps at boot (not managed)
+    managed: int                   # MemTotal in pages
+    kernel: int                    # managed pages the kernel uses for itself, never free
+    watermarks: Watermarks
+
+
+def boot_memory(spec, ram: int, wsf: int = 10, old: bool = False) -> BootMemory:
+    """How a machine of ``ram`` bytes with ``spec``'s reserved / kernel_memory / thp settings
+    comes up; refuses (SpecError naming the key) a machine with too little memory left."""
+    n = ram // PAGE_SIZE
+    reserved = boot_reserved_pages(ram) if spec.reserved is None else -(-spec.reserved // PAGE_SIZE)
+    kernel = -(-spec.kernel_memory // PAGE_SIZE)
+    managed = n - reserved
+    if managed - kernel - getattr(spec, "slab", 0) // PAGE_SIZE < 1024:
+        raise SpecError(f"{spec.where}.memory: expected a size that leaves at least 4 MiB free "
+                        f"after the kernel's {reserved * PAGE_SIZE >> 20} MiB reserved at boot "
+                        f"and {spec.kernel_memory >> 20} MiB kernel_memory, got {ram}")
+    wm = watermarks(ram, managed, wsf, spec.thp != "never", old)
+    return BootMemory(reserved, managed, kernel, wm)
 
 
 def _seed(run_seed: int, g: int, spec_seed: int | None) -> int:
@@ -70,10 +96,13 @@ class Machine:
             cdf_len=cdf_len)
         self._fill_traces(m, paths)
         self._fill_phases(m)
+        self._boot_host(m)
         for g, gs in enumerate(guests):
             self._boot_guest(m, g, gs, sc.run.seed)
             callbacks.probe(m, g)
-        self._boot_host(m)
+        if m.H[layout.H_NR_FREE] < 0:
+            raise SpecError(f"host.memory: expected room for the guests' kernels at boot "
+                            f"({-int(m.H[layout.H_NR_FREE]) * PAGE_SIZE >> 20} MiB short)")
         return m
 
     def _fill_traces(self, m, paths):
@@ -115,15 +144,21 @@ class Machine:
         P, S = m.P[g], m.S[g]
         n = gs.memory // PAGE_SIZE
         base = int(P[layout.P_FRAME_BASE])
-        wmin, wlow, whigh = watermarks(n, gs.watermark_scale_factor)
+        mem = boot_memory(gs, gs.memory, gs.watermark_scale_factor, gs.kernel == "3.7")
         for name, value in kernel_values(gs).items():
             P[layout.PARAM[name]] = value
-        P[layout.P_WMARK_MIN], P[layout.P_WMARK_LOW], P[layout.P_WMARK_HIGH] = wmin, wlow, whigh
-        P[layout.P_MANAGED] = n
-        # slab cache: the first frames; the rest go to the free list, lowest pfn first out
+        wm = mem.watermarks
+        P[layout.P_WMARK_MIN], P[layout.P_WMARK_LOW], P[layout.P_WMARK_HIGH] = wm
+        P[layout.P_TOTALRESERVE] = wm.totalreserve
+        P[layout.P_MANAGED] = mem.managed
+        # frames, low to high: the slab cache, the free pool (lowest pfn first out), the
+        # kernel's own memory, and at the top what the kernel reserved at boot (struct pages)
         nslab = gs.slab // PAGE_SIZE
+        kernel_start = n - mem.reserved - mem.kernel
         m.pflags[base:base + nslab] = c.PG_slab
-        free = np.arange(base + nslab, base + n, dtype=np.int32)
+        m.pflags[base + kernel_start:base + n] = c.PG_reserved
+        self._back_at_boot(m, base, nslab, kernel_start, n)
+        free = np.arange(base + nslab, base + kernel_start, dtype=np.int32)
         m.pflags[free] = c.PG_free
         m.lru_next[free[:-1]] = free[1:]
         blocks = np.bincount((free >> c.PAGEBLOCK_ORDER) - P[layout.P_BLOCK_BASE],
@@ -134,6 +169,7 @@ class Machine:
         S[layout.S_NR_FREE] = len(free)
         S[layout.S_FREE_HEAD] = free[0] if len(free) else -1
         S[layout.S_NR_SLAB] = nslab
+        S[layout.S_NR_KERNEL] = mem.kernel
         S[layout.S_KSWAPD_PRIO] = c.DEF_PRIORITY
         S[layout.S_REPORTING_CLOCK] = c.PAGE_REPORTING_DELAY_NS
         S[layout.S_RA_PREV_OFFSET] = -2
@@ -155,14 +191,23 @@ class Machine:
             S[layout.S_WL_PHASE] = m.wl_start[g]
             S[layout.S_WL_PHASE_START] = wl.start_ns
 
+    @staticmethod
+    def _back_at_boot(m, base, nslab, kernel_start, n):
+        """Frames the guest kernel wrote while booting (its memory, the slab cache) are backed
+        by host pages from the start."""
+        for lo, hi in ((base, base + nslab), (base + kernel_start, base + n)):
+            m.fref[lo:hi] |= c.F_PRESENT
+            m.H[layout.H_NR_FREE] -= hi - lo
+
     def _boot_host(self, m):
+        """The host's memory for guests: RAM less its boot reservation and its own kernel and
+        processes (``kernel_memory``); watermarks as its kernel computes them."""
         hs = self.scenario.host
         H = m.H
-        total = hs.memory // PAGE_SIZE
-        wmin, wlow, whigh = watermarks(total)
+        mem = boot_memory(hs, hs.memory)
         H[layout.H_NFRAMES] = len(m.fref)
-        H[layout.H_TOTAL] = H[layout.H_NR_FREE] = total
-        H[layout.H_WMARK_MIN], H[layout.H_WMARK_LOW], H[layout.H_WMARK_HIGH] = wmin, wlow, whigh
+        H[layout.H_TOTAL] = H[layout.H_NR_FREE] = mem.managed - mem.kernel
+        H[layout.H_WMARK_MIN], H[layout.H_WMARK_LOW], H[layout.H_WMARK_HIGH] = mem.watermarks
         H[layout.H_SWAP_TOTAL] = hs.swap.size // PAGE_SIZE
         for name, value in kernel_values(hs).items():
             H[layout.HOST[name]] = value
@@ -199,7 +244,7 @@ class Machine:
             "Active(anon)": lru[c.LRU_ACTIVE_ANON], "Inactive(anon)": lru[c.LRU_INACTIVE_ANON],
             "Active(file)": lru[c.LRU_ACTIVE_FILE], "Inactive(file)": lru[c.LRU_INACTIVE_FILE],
             "SwapTotal": P[layout.P_NSLOTS], "SwapFree": P[layout.P_NSLOTS] - S[layout.S_SWAP_USED],
-            "Slab": S[layout.S_NR_SLAB],
+            "Slab": S[layout.S_NR_SLAB], "KernelMemory": S[layout.S_NR_KERNEL],
             "balloon_actual": S[layout.S_BALLOON_ACTUAL], "balloon_target": S[layout.S_BALLOON_TARGET],
         }
         out = {k: int(v) * PAGE_SIZE for k, v in pages.items()}

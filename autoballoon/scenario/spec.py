@@ -13,8 +13,9 @@ from autoballoon.errors import SpecError
 from autoballoon.scenario import settings as st
 from autoballoon.scenario.settings import setting
 from autoballoon.scenario.values import (
-    format_duration, format_rate, format_size, parse_duration, parse_rate, parse_size, value_bool,
-    value_choice, value_int, value_list_of, value_number, value_str)
+    format_duration, format_rate, format_size, format_size_or_auto, parse_duration, parse_rate,
+    parse_size, value_bool, value_choice, value_int, value_list_of, value_number,
+    value_size_or_auto, value_str)
 from autoballoon.trace.ops import PATTERNS
 from autoballoon.uapi import FEATURES, PAGE_SIZE
 
@@ -23,6 +24,7 @@ __all__ = ["SpecError", "PAGE_SIZE", "KERNELS", "PATTERNS", "FEATURES", "AUTO_BA
            "ScheduleEntry", "Scenario"]
 
 KERNELS = ("6.1", "3.7")
+THP_MODES = ("always", "madvise", "never")    # /sys/kernel/mm/transparent_hugepage/enabled
 AUTO_BALLOON_VARIANTS = ("rfc", "fixed")
 MIB = 2**20
 
@@ -38,6 +40,25 @@ def size(key, default=st.REQUIRED, **kw):
 
 def duration(key, default=st.REQUIRED, **kw):
     return setting(key, parse_duration, default, format=format_duration, **kw)
+
+
+def reserved_setting(what: str):
+    return setting(
+        "reserved", value_size_or_auto, None, valid=lambda v: v >= 0, expected="a size >= 0",
+        format=format_size_or_auto,
+        doc=f"{what} RAM the kernel keeps at boot (not in MemTotal: struct pages, kernel image, "
+            "first MiB, swiotlb); \"auto\" = Debian 6.1 amd64 under QEMU (a 1 GiB machine has "
+            "MemTotal 996,600 kB)")
+
+
+def thp_setting():
+    return setting("thp", value_choice(THP_MODES), "always", valid=lambda v: v in THP_MODES,
+                   expected=f"one of {', '.join(THP_MODES)}",
+                   doc="transparent hugepages (Debian: always); when enabled, khugepaged raises "
+                       "min_free_kbytes (only the watermarks are modelled: pages stay 4 KiB)")
+
+
+GUEST_KERNEL_MEMORY = 24 * MIB
 
 
 def ns_per_page(bandwidth: int) -> int:
@@ -191,6 +212,12 @@ class GuestSpec:
         "balloon_batch", 250_000, valid=lambda v: v > 0, expected="a duration > 0",
         param="balloon_batch_ns",
         doc="one 256-page virtqueue round trip, including the host's madvise")
+    reserved: int | None = reserved_setting("guest")
+    kernel_memory: int = size(
+        "kernel_memory", GUEST_KERNEL_MEMORY, valid=lambda v: v >= 0, expected="a size >= 0",
+        doc="memory the guest kernel and its init use after boot and never give back (page "
+            "tables, unreclaimable slab, stacks, the rootfs): in MemTotal, never free")
+    thp: str = thp_setting()
     group: str | None = None            # the [[guest]] name when expanded from `count` replicas
     where: str = "guest"
 
@@ -225,6 +252,12 @@ class HostSpec:
     kswapd_scan_ns: int = duration("kswapd_scan", 200, valid=lambda v: v > 0,
                                    expected="a duration > 0", param="kswapd_scan_ns",
                                    doc="host reclaim CPU cost per scanned page")
+    reserved: int | None = reserved_setting("host")
+    kernel_memory: int = size(
+        "kernel_memory", 0, valid=lambda v: v >= 0, expected="a size >= 0",
+        doc="host memory its kernel, QEMU's own allocations and daemons use (not the guests' "
+            "RAM): never free for guests")
+    thp: str = thp_setting()
     where: str = "host"
 
     def __post_init__(self):

@@ -39,6 +39,7 @@ PG_free = 1 << 6           # on the buddy free list
 PG_slab = 1 << 7
 PG_reclaim = 1 << 8        # under writeback for reclaim: reclaim it when written back
 PG_workingset = 1 << 9
+PG_reserved = 1 << 10     # the kernel's own: reserved at boot, or kernel_memory
 
 # --- per-frame reference/host byte (fref, uint8): what hardware sets on an access ---------------
 F_YOUNG = 1 << 0           # guest PTE accessed bit
