@@ -107,7 +107,7 @@ def random_guest(seed: int, *, kernel_old=False, swappiness=60, nframes=384, nsl
         shadow[vpn] = (rng.randint(0, age) << 1) | rng.randint(0, 1)
     nblk = params["nblocks"]
     blk_nfree = {b: sum(1 for p in free if p // naive.BLOCK_PAGES == b) for b in range(nblk)}
-    scalars = dict(nr_slab=nslab, slab_deferred=rng.randint(0, 300),
+    scalars = dict(nr_slab=nslab, slab_deferred=rng.randint(0, 300), reporting_clock=2**62,
                    swap_cursor=rng.randrange(nslots) if nslots else 0,
                    anon_cost=rng.randint(0, 150), file_cost=rng.randint(0, 150),
                    nonresident_age=age, vmp_scanned=rng.randint(0, 500), vmp_reclaimed=0,
@@ -116,7 +116,7 @@ def random_guest(seed: int, *, kernel_old=False, swappiness=60, nframes=384, nsl
     scalars["vmp_reclaimed"] = rng.randint(0, scalars["vmp_scanned"])
     return Guest(params=params, frames=frames, lru=lists, free=free, pte=pte, swp=swp,
                  swap_map=swap_map, shadow=shadow, vmstat=Counter(), scalars=scalars,
-                 blk_nfree=blk_nfree, blk_since={b: -1 for b in range(nblk)})
+                 blk_nfree=blk_nfree)
 
 
 @functools.lru_cache(maxsize=None)

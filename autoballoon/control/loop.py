@@ -86,10 +86,10 @@ def control_loop(scenario: Scenario, machine: MachineAPI, policy: Policy, record
                             new[g] = entry.target          # an operator's command wins
                     next_entry += 1
                 for g in sorted(new):
-                    t = _check_target(policy, g, new[g], ram, now)
-                    if t != target[g]:
-                        target[g] = t
-                        machine.set_target(g, t)
+                    # every command reaches the guest, even one that repeats the target: QEMU
+                    # notifies a config change, which restarts the guest's balloon work
+                    target[g] = _check_target(policy, g, new[g], ram, now)
+                    machine.set_target(g, target[g])
             recorder.record(now, target, events)
             if now >= run.duration_ns:
                 break

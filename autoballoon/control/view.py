@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from autoballoon.uapi import (
+from autoballoon.uapi import (STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LEVEL, VMPRESSURE_LEVELS,
+                              VMPRESSURE_LOW, VMPRESSURE_MEDIUM)
 
-    STATS_TAGS, VMPRESSURE_CRITICAL, VMPRESSURE_LEVELS, VMPRESSURE_LOW, VMPRESSURE_MEDIUM)
-
-__all__ = ["HostView", "STATS_TAGS", "VMPRESSURE_LEVELS", "VMPRESSURE_LOW", "VMPRESSURE_MEDIUM",
-           "VMPRESSURE_CRITICAL"]
+__all__ = ["HostView", "STATS_TAGS", "VMPRESSURE_LEVEL", "VMPRESSURE_LEVELS", "VMPRESSURE_LOW",
+           "VMPRESSURE_MEDIUM", "VMPRESSURE_CRITICAL"]
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,7 @@ class Machine:
         P[layout.P_WMARK_MIN], P[layout.P_WMARK_LOW], P[layout.P_WMARK_HIGH] = wm
         P[layout.P_TOTALRESERVE] = wm.totalreserve
         P[layout.P_MANAGED] = mem.managed
+        P[layout.P_KERNEL_OLD] = gs.kernel == "3.7"
         # frames, low to high: the slab cache, the free pool (lowest pfn first out), the
         # kernel's own memory, and at the top what the kernel reserved at boot (struct pages)
         nslab = gs.slab // PAGE_SIZE
@@ -165,20 +166,21 @@ class Machine:
                              minlength=int(P[layout.P_NBLOCKS]))
         b0 = int(P[layout.P_BLOCK_BASE])
         m.blk_nfree[b0:b0 + len(blocks)] = blocks
-        m.blk_since[b0:b0 + len(blocks)][blocks == mmstate.BLOCK_PAGES] = 0
         S[layout.S_NR_FREE] = len(free)
         S[layout.S_FREE_HEAD] = free[0] if len(free) else -1
         S[layout.S_NR_SLAB] = nslab
         S[layout.S_NR_KERNEL] = mem.kernel
         S[layout.S_KSWAPD_PRIO] = c.DEF_PRIORITY
-        S[layout.S_REPORTING_CLOCK] = c.PAGE_REPORTING_DELAY_NS
+        S[layout.S_REPORTING_CLOCK] = c.PAGE_REPORTING_DELAY_NS    # the boot's free blocks
         S[layout.S_RA_PREV_OFFSET] = -2
         S[layout.S_VMP_LEVEL] = -1
         S[layout.S_RNG] = _seed(run_seed, g, gs.workload.seed)
         S[layout.S_ALIVE] = layout.ALIVE_RUNNING
         S[layout.S_CLOCK] = gs.workload.start_ns
         if gs.target is not None:
+            # virtballoon_probe(): a device that starts with a target kicks the balloon work
             S[layout.S_BALLOON_TARGET] = (gs.memory - gs.target) >> PAGE_SHIFT
+            S[layout.S_BALLOON_KICK] = 1
         wl = gs.workload
         m.wl_loop[g] = wl.loop
         m.wl_speed[g] = wl.speed
@@ -279,7 +281,10 @@ class Machine:
         return int(self.m.P[g, layout.P_NFRAMES]) * PAGE_SIZE
 
     def set_target(self, g: int, target: int) -> None:
-        """virtio_balloon_to_target(): num_pages = (ram_size - target) >> 12, clamped."""
+        """QEMU's balloon command: virtio_balloon_to_target() sets num_pages = (ram_size -
+        target) >> 12 (the target clamped to ram_size) and notifies a config change, which
+        kicks the guest's balloon work even when the target is unchanged."""
         ram = self.ram_size(g)
         target = min(max(int(target), 0), ram)
         self.m.S[g, layout.S_BALLOON_TARGET] = (ram - target) >> PAGE_SHIFT
+        self.m.S[g, layout.S_BALLOON_KICK] = 1
