@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import importlib
 
-from autoballoon.control.policies import none, qemu_auto, static  # noqa: F401  (registration)
+from autoballoon.control.policies import (  # noqa: F401  (registration)
+    crosvm, esx, hyperv, mom, none, presets, proxmox, qemu_auto, static, virtualbox,
+    xen_selfballoon)
 from autoballoon.control.policies.base import (
     MIN_TARGET, POLICIES, HostView, Policy, check_guest_features, check_params,
     fit_guest_features, policy_name, register)
