@@ -10,7 +10,7 @@ from fakes import FakeMachine
 from autoballoon import load_scenario
 from autoballoon.control.policies import fit_guest_features, make_policy, policy_class
 from autoballoon.control.policies.crosvm import BalanceAvailable, cdiv, resourced_available
-from autoballoon.control.policies.esx import adjusted_ratio, next_state, revoke
+from autoballoon.control.policies.esx import adjusted_ratio, next_state, refund, revoke
 from autoballoon.control.policies.hyperv import balloon_up, compute_balloon_floor, share_targets
 from autoballoon.control.policies.proxmox import VMStatus, compute_alg1
 from autoballoon.control.policies.virtualbox import balloon_get_delta
@@ -347,6 +347,12 @@ def test_esx_idle_tax():
     assert revoke([1000, 1000], [1000, 100], [10, 10], 0.0, 256 * 4, [1000, 1000]) == [512, 512]
     # and never takes beyond a VM's room
     assert revoke([1000, 1000], [1000, 100], [10, 10], 0.75, 256 * 4, [1000, 300]) == [768, 256]
+    # giving back: whole quanta, to the VM paying most per page — the active one (rho 0.1 vs
+    # 0.027), whose new pages are idle and taxed (356 pages, 100 active: rho 0.009), then the
+    # other
+    assert refund([100, 100], [100, 10], [10, 10], 0.75, 600, [512, 512]) == [256, 256]
+    assert refund([100, 100], [100, 10], [10, 10], 0.75, 255, [512, 512]) == [0, 0]
+    assert refund([100, 100], [100, 10], [10, 10], 0.75, 600, [0, 512]) == [0, 512]
 
 
 ESX_PAIR = textwrap.dedent("""\

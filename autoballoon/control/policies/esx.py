@@ -71,42 +71,35 @@ def adjusted_ratio(shares: float, pages: float, active_pages: float, tax: float)
     return shares / (pages * (f + k * (1.0 - f)))
 
 
-def revoke(pages: list, active: list, shares: list, tax: float, amount: int,
-           room: list) -> list:
-    """Min-funding revocation: take ``amount`` pages in quanta, each from the VM with the lowest
-    rho that has ``room`` left; returns the pages taken per VM."""
-    taken = [0] * len(pages)
-    while amount > 0:
+def _move(pages: list, active: list, shares: list, tax: float, amount: int, room: list,
+          take: bool) -> list:
+    """Move ``amount`` pages in quanta, each to or from the VM that ranks first by rho among
+    those with ``room`` left: taking, the lowest rho, and a part quantum counts as one;
+    giving, the highest rho, and only whole quanta. Returns the pages moved per VM."""
+    moved = [0] * len(pages)
+    while amount > 0 if take else amount >= QUANTUM:
         best = None
         for i in range(len(pages)):
-            if room[i] - taken[i] >= QUANTUM:
-                rho = adjusted_ratio(shares[i], pages[i] - taken[i], active[i], tax)
-                if best is None or rho < best[0]:
+            if room[i] - moved[i] >= QUANTUM:
+                held = pages[i] - moved[i] if take else pages[i] + moved[i]
+                rho = adjusted_ratio(shares[i], held, active[i], tax)
+                if best is None or (rho < best[0] if take else rho > best[0]):
                     best = (rho, i)
         if best is None:
             break
-        taken[best[1]] += QUANTUM
+        moved[best[1]] += QUANTUM
         amount -= QUANTUM
-    return taken
+    return moved
 
 
-def refund(pages: list, active: list, shares: list, tax: float, amount: int,
-           ballooned: list) -> list:
-    """The reverse: give ``amount`` pages back in quanta to the VM with the highest rho that
-    still has a balloon; returns the pages given per VM."""
-    given = [0] * len(pages)
-    while amount >= QUANTUM:
-        best = None
-        for i in range(len(pages)):
-            if ballooned[i] - given[i] >= QUANTUM:
-                rho = adjusted_ratio(shares[i], pages[i] + given[i], active[i], tax)
-                if best is None or rho > best[0]:
-                    best = (rho, i)
-        if best is None:
-            break
-        given[best[1]] += QUANTUM
-        amount -= QUANTUM
-    return given
+def revoke(pages, active, shares, tax, amount, room) -> list:
+    """Min-funding revocation: take ``amount`` pages from the VMs paying least per page."""
+    return _move(pages, active, shares, tax, amount, room, take=True)
+
+
+def refund(pages, active, shares, tax, amount, ballooned) -> list:
+    """Give ``amount`` pages back to the VMs paying most per page, out of their balloons."""
+    return _move(pages, active, shares, tax, amount, ballooned, take=False)
 
 
 class ActiveMemory:
