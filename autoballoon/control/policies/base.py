@@ -22,6 +22,7 @@ in a scenario as ``policy = "package.module:ClassName"``.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from autoballoon.control.view import HostView
@@ -184,7 +185,6 @@ def check_guest_features(cls: type, scenario: Scenario, where: str = "host.polic
 def fit_guest_features(scenario: Scenario, cls: type) -> tuple[Scenario, str]:
     """``scenario`` with every guest's features set as ``cls.guest_features`` lists them, and a
     note saying what changed ("" if nothing did)."""
-    import dataclasses
     want = getattr(cls, "guest_features", {})
     on = {f for f, v in want.items() if v}
     off = {f for f, v in want.items() if not v}
