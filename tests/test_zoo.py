@@ -266,6 +266,16 @@ def test_hyperv_waits_45s_then_sizes_to_demand_plus_buffer():
     assert committed == pytest.approx(120 * MIB, abs=16 * 4096)   # nothing ballooned yet
 
 
+def test_hyperv_golden_targets():
+    # the floor follows totalram, which the balloon shrinks: at 47 s the 146 MiB guest's floor
+    # is 40 + 146/4 = 76.5 MiB, so its demand 92.5 MiB and its target 111 (112 in 2 MiB
+    # steps), and so on down to where target = 1.2 (16 + 8 + target / 2); at 60 s the guest
+    # needs 64 MiB (pressure 145) and gets 1.2 x (64 + its floor)
+    r, _ = fake_run("hyperv", need="16MiB")
+    assert [c[2] for c in target_changes(r)[:3]] == [146, 112, 98]
+    assert targets_every(r) == [256, 256, 256, 256, 256, 82, 76, 176, 176, 176, 176, 176, 176]
+
+
 def test_hyperv_guest_refuses_below_its_floor():
     # 300 pages asked, 1000 available, floor 800: only 200, rounded down to 2 MiB: none
     assert balloon_up(300, 1000, 800) == 0
@@ -416,6 +426,13 @@ def test_virtualbox_golden_inflates_every_30s_and_deflates_when_low():
 
 
 # --- presets --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["libvirt-autodeflate", "firecracker", "free-page-reporting"])
+def test_presets_golden_targets_are_static(name):
+    r, p = fake_run(name, {"targets": {"vm-1": "128MiB"}}, duration="5s")
+    assert targets_every(r, 1, "vm-0") == [256] * 6 and targets_every(r, 1, "vm-1") == [128] * 6
+    assert p.automatic is False
+
+
 def test_presets_refuse_guests_without_their_features():
     s = load_scenario(FAKE.replace("DURATION", "1s").replace("NEED", "8MiB"))
     for name, feature in (("libvirt-autodeflate", "deflate_on_oom"),

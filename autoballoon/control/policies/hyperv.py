@@ -8,7 +8,10 @@ first ``pressure_report_delay`` (45) calls and then reports, in 4 KiB pages,
 8 MiB + 1/2 below 128 MiB of totalram, 40 MiB + 1/4 below 512 MiB, 104 MiB + 1/8 below 2 GiB,
 232 MiB + 1/16 below 8 GiB, else 488 MiB + 1/32), and ``num_avail`` (MemAvailable). In
 ``balloon_up`` the guest refuses to go below the floor: it gives at most MemAvailable - floor,
-rounded down to 2 MiB (``PAGES_IN_2M``; the newest kernels drop the rounding).
+rounded down to 2 MiB (``PAGES_IN_2M``; the newest kernels drop the rounding). The floor is
+computed from the current totalram, which the balloon shrinks: each report after an inflation
+asks for less, and an idle guest is walked down over a few seconds to where target =
+(1 + buffer) x (Committed_AS + floor(target)).
 
 Host half — closed source; reconstructed from Microsoft's documentation (Set-VMMemory ``-Buffer``,
 ``-Priority``; the "Hyper-V Dynamic Memory" performance counters): after each report the host
