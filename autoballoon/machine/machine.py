@@ -258,7 +258,59 @@ class Machine:
         """The stats virtqueue as the host last polled it."""
         return dict(zip(STATS_TAGS, (int(v) for v in self.m.stats[g])))
 
+    def committed_as(self, g: int) -> int:
+        """Committed_AS of guest g in bytes, as the model can know it: the workload's anonymous
+        pages that are mapped or in swap (each once; a swap-cached page is not counted twice).
+
+        Linux (mm/util.c ``vm_memory_committed``) counts private writable mappings when they are
+        mmap()ed; the model's workloads commit memory as they first touch it, and the guest runs
+        no other processes, so a real guest's baseline of daemons and libraries is absent.
+        O(virtual pages) in NumPy (~1 ms for 448 MiB): read it on a policy's cadence, not per tick.
+        """
+        P = self.m.P[g]
+        b, n = int(P[layout.P_VPAGE_BASE]), int(P[layout.P_NVPAGES])
+        kind = self.m.vflags[b:b + n] & (c.V_FILE | c.V_KIND_SET)
+        touched = (self.m.pte[b:b + n] >= 0) | (self.m.swp[b:b + n] >= 0)
+        return int(np.count_nonzero(touched & (kind == c.V_KIND_SET))) * PAGE_SIZE
+
+    def zoneinfo(self, g: int) -> dict[str, int]:
+        """/proc/zoneinfo of guest g, bytes: its effective watermarks (min, low, high; the zones
+        folded into one, mm/watermark.py) and totalreserve_pages (the sum over zones of high +
+        the largest lowmem reserve)."""
+        P = self.m.P[g]
+        return {"min": int(P[layout.P_WMARK_MIN]) * PAGE_SIZE,
+                "low": int(P[layout.P_WMARK_LOW]) * PAGE_SIZE,
+                "high": int(P[layout.P_WMARK_HIGH]) * PAGE_SIZE,
+                "totalreserve": int(P[layout.P_TOTALRESERVE]) * PAGE_SIZE}
+
     # --- host -------------------------------------------------------------------------------
+    def host_usage(self, g: int) -> dict[str, int]:
+        """What the host kernel charges to guest g's QEMU process for its RAM, bytes, named as in
+        /proc/<pid>/status: ``VmRSS`` = guest frames the host backs, ``VmSwap`` = guest frames in
+        host swap (QEMU's own memory is not modelled). One NumPy pass over the guest's frames."""
+        P = self.m.P[g]
+        b, n = int(P[layout.P_FRAME_BASE]), int(P[layout.P_NFRAMES])
+        f = self.m.fref[b:b + n]
+        return {"VmRSS": int(np.count_nonzero(f & c.F_PRESENT)) * PAGE_SIZE,
+                "VmSwap": int(np.count_nonzero(f & c.F_HSWAPPED)) * PAGE_SIZE}
+
+    def host_zoneinfo(self) -> dict[str, int]:
+        """The host's watermarks (min, low, high), bytes."""
+        H = self.m.H
+        return {"min": int(H[layout.H_WMARK_MIN]) * PAGE_SIZE,
+                "low": int(H[layout.H_WMARK_LOW]) * PAGE_SIZE,
+                "high": int(H[layout.H_WMARK_HIGH]) * PAGE_SIZE}
+
+    def test_and_clear_young(self, g: int, frames) -> np.ndarray:
+        """Test and clear the host's EPT accessed bit (F_HYOUNG) of guest g's ``frames`` (offsets
+        0..ram pages-1); returns which were set. As KVM's ``kvm_age_gfn`` does for the host's
+        idle page tracking (/sys/kernel/mm/page_idle/bitmap). Host reclaim's CLOCK reads the same
+        bit: a cleared frame that was young loses its second chance there, once."""
+        pfn = int(self.m.P[g, layout.P_FRAME_BASE]) + np.asarray(frames, np.int64)
+        young = (self.m.fref[pfn] & c.F_HYOUNG) != 0
+        self.m.fref[pfn] &= np.uint8(0xFF & ~c.F_HYOUNG)
+        return young
+
     def host_vmstat(self) -> dict[str, int]:
         H = self.m.H
         return {k: int(H[layout.HOST[k]]) for k in layout.HOST_COUNTERS}

@@ -6,7 +6,10 @@ automatic policies run first, and ``static`` then holds each guest's balloon fix
 that guest's time-averaged balloon in the first automatic run (the *equal-inflate* baseline).
 ``none`` runs with the scenario's initial targets removed: no ballooning at all. Both baselines
 run without the guest AUTO_BALLOON feature (a static balloon must not deflate itself). Any other
-policy runs the scenario as written. The table's ``note`` column says which is which.
+policy runs the scenario as written, except that its guests get the features the policy's real
+deployment has (``Policy.guest_features``: e.g. deflate_on_oom for ``libvirt-autodeflate``, no
+2012 ``auto_balloon`` shrinker for the shipped daemons). The table's ``note`` column says which
+is which.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import dataclasses
 
 import pandas as pd
 
-from autoballoon.control.policies import MIN_TARGET, make_policy
+from autoballoon.control.policies import MIN_TARGET, fit_guest_features, make_policy, policy_class
 from autoballoon.results.run import simulate
 from autoballoon.control.recorder import MIB, time_mean
 from autoballoon.results.run import Results
@@ -61,7 +64,8 @@ def _plan(scenario: Scenario, name: str, reference: Results | None):
                 f"{reference.policy} ({total:.0f} MiB in all; guest auto_balloon off)")
     params = scenario.host.policy_params if name == scenario.host.policy else {}
     note = "fixed targets from the scenario" if name == "static" else "automatic"
-    return scenario, params, note
+    variant, fitted = fit_guest_features(scenario, policy_class(name))
+    return variant, params, "; ".join(filter(None, (note, fitted)))
 
 
 def _run(scenario: Scenario, name: str, params: dict, progress: bool, machine_factory):

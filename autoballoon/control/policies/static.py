@@ -16,19 +16,9 @@ from autoballoon.control.policies.base import HostView, Policy, guard, register
 class StaticPolicy(Policy):
     def __init__(self, scenario, targets=None):
         super().__init__(scenario)
-        self.targets = {i: g.target for i, g in enumerate(scenario.guests) if g.target}
-        if targets is None:
-            pass
-        elif isinstance(targets, dict):
-            for name, size in targets.items():
-                where = f"host.policy_params.targets.{name}"
-                idx = self.guest_indices(name)
-                guard(where, bool(idx), "the name of a guest or guest group", name)
-                for i in idx:
-                    self.targets[i] = self.size_param(size, f"targets.{name}")
-        else:                                       # one size for every guest
-            size = self.size_param(targets, "targets")
-            self.targets = {i: size for i in range(len(scenario.guests))}
+        given = self.per_guest(targets, "targets", self.size_param,
+                               lambda i: scenario.guests[i].target)
+        self.targets = {i: size for i, size in enumerate(given) if size is not None}
         for i, size in self.targets.items():
             g = scenario.guests[i]
             guard(f"host.policy_params.targets ({g.name})", 0 < size <= g.memory,
