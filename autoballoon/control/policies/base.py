@@ -33,6 +33,10 @@ class Policy:
     """Base class: never changes a target. Subclasses override :meth:`observe`."""
 
     name = "base"
+    # False for a baseline (a host that does not react: none, static). compare() gives every
+    # automatic policy an equal-inflate static baseline; a user's policy is automatic unless it
+    # says otherwise.
+    automatic = True
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
