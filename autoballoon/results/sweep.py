@@ -59,7 +59,6 @@ from autoballoon.units import parse_duration, parse_size
 __all__ = ["sweep", "Sample", "points", "load_sweep_file", "read_sweep"]
 
 PAGE = 4096
-FRONT = ("point", "seed", "policy", "baseline_of", "run_id", "guest")
 
 
 # --- points --------------------------------------------------------------------------------
@@ -175,7 +174,9 @@ def _column(values: list):
 @dataclasses.dataclass
 class Run:
     """One run of a sweep: a point, a seed, a policy. ``key`` (the run id) is known once the
-    run's scenario is (a baseline's, once its automatic run has finished)."""
+    run's scenario is (a baseline's, once its automatic run has finished). Runs of two points
+    can be the same run (``none`` at two ``inflate`` values): it runs once, and each point gets
+    its own file (``file_id``) of its rows."""
     index: int
     point: str
     values: dict
@@ -191,6 +192,17 @@ class Run:
         self.variant, self.params, _ = plan(self.scenario, self.entry, targets)
         self.key = planned_run_id(self.variant, self.entry, self.params)
 
+    @property
+    def file_id(self) -> str:
+        tag = hashlib.sha256(f"{self.point}|{self.entry.label}".encode()).hexdigest()[:8]
+        return f"{self.key}-{tag}"
+
+    def front(self) -> dict:
+        """The columns that say which run a row is of."""
+        return {"point": self.point, **self.values, "seed": self.seed,
+                "policy": self.entry.label, "baseline_of": self.entry.baseline_of,
+                "run_id": self.key}
+
 
 def _plan_runs(base: Scenario, pts: list[dict], policies, seeds) -> list[Run]:
     doc = to_document(base)
@@ -204,85 +216,89 @@ def _plan_runs(base: Scenario, pts: list[dict], policies, seeds) -> list[Run]:
         for seed in seeds:
             sc = resolve(doc, {**overrides, "run.seed": seed}, check=check_policy)
             entries = policy_entries(sc, policies if policies is not None else [sc.host.policy])
-            by_label = {}
-            for e in entries:
-                r = Run(len(runs), pid, values, seed, e, sc)
-                r.parent = by_label.get(e.baseline_of)
+            mine = [Run(len(runs) + i, pid, values, seed, e, sc) for i, e in enumerate(entries)]
+            by_label = {r.entry.label: r for r in mine}
+            for r in mine:
+                r.parent = by_label.get(r.entry.baseline_of)
                 if r.parent is None:
                     r.plan()
-                by_label[e.label] = r
-                runs.append(r)
+            runs.extend(mine)
     return runs
 
 
 # --- storage -------------------------------------------------------------------------------
 
 class Store:
-    """The dataset directory: run files, manifests, errors, and the sweep's definition."""
+    """The dataset directory: run files, manifests (one per run id), errors, the definition."""
 
     def __init__(self, out: Path):
         self.out = out
         self.manifests, self.errors = out / "_manifests", out / "_errors"
 
-    def path(self, key: str) -> Path:
-        return self.out / f"run-{key}.parquet"
+    def path(self, run: Run) -> Path:
+        return self.out / f"run-{run.file_id}.parquet"
 
-    def done(self, key: str) -> bool:
-        return self.path(key).is_file()
+    def done(self, run: Run) -> bool:
+        return run.key is not None and self.path(run).is_file()
 
     def manifest(self, key: str) -> dict:
         return json.loads((self.manifests / f"{key}.json").read_text())
 
+    def rows_of(self, key: str) -> Path | None:
+        """A stored file of run ``key`` (of any point), if there is one."""
+        return next(iter(sorted(self.out.glob(f"run-{key}-*.parquet"))), None)
+
     def existing(self) -> set[str]:
         return {p.name[4:-8] for p in self.out.glob("run-*.parquet")}
 
-    def claim(self, definition: dict, keys: set[str], force: bool) -> None:
-        """Refuse a directory holding runs of another sweep (not among ``keys``) unless
+    def claim(self, definition: dict, file_ids: set[str], force: bool) -> None:
+        """Refuse a directory holding runs of another sweep (not among ``file_ids``) unless
         ``force``, which removes them."""
         from autoballoon.results.run import OutputError
         self.out.mkdir(parents=True, exist_ok=True)
         clean_temporaries(self.out)
-        foreign = sorted(self.existing() - keys)
+        foreign = sorted(self.existing() - file_ids)
         if foreign and not force:
             raise OutputError(f"{self.out}: holds {len(foreign)} runs that are not part of this "
                               f"sweep (another sweep, or older code): choose another --out, or "
                               f"--force to remove them")
-        for key in foreign:
-            self.path(key).unlink()
-            (self.manifests / f"{key}.json").unlink(missing_ok=True)
-        text = json.dumps(definition, indent=2, sort_keys=True, default=str) + "\n"
-        _atomic(self.out / "_sweep.json", lambda p: p.write_text(text))
+        for file_id in foreign:
+            (self.out / f"run-{file_id}.parquet").unlink()
         for d in (self.manifests, self.errors):
             d.mkdir(exist_ok=True)
+            clean_temporaries(d)
+        text = json.dumps(definition, indent=2, sort_keys=True, default=str) + "\n"
+        _atomic(self.out / "_sweep.json", lambda p: p.write_text(text))
 
-    def write(self, run: Run, rows: pd.DataFrame, manifest: dict) -> None:
-        """Manifest first, then the rows: a run file in the dataset has its manifest."""
-        from autoballoon.results.run import write_parquet
+    def write_manifest(self, key: str, manifest: dict) -> None:
         text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
-        _atomic(self.manifests / f"{run.key}.json", lambda p: p.write_text(text))
-        write_parquet(rows, self.path(run.key), run.key)
-        (self.errors / f"{run.key}.json").unlink(missing_ok=True)
+        _atomic(self.manifests / f"{key}.json", lambda p: p.write_text(text))
+
+    def write_rows(self, run: Run, body: pd.DataFrame) -> None:
+        """After the run's manifest: a run file in the dataset always has its manifest."""
+        from autoballoon.results.run import write_parquet
+        write_parquet(_rows(run, body), self.path(run), run.key)
+        self.error_path(run).unlink(missing_ok=True)
+
+    def error_path(self, run: Run) -> Path:
+        return self.errors / f"{run.point}-{run.seed}-{run.entry.label}.json".replace(":", "_")
 
     def fail(self, run: Run, error: str) -> None:
-        name = run.key or f"{run.point}-{run.seed}-{run.entry.label}".replace("/", "_")
-        text = json.dumps({"point": run.point, "overrides": run.values, "seed": run.seed,
-                           "policy": run.entry.label, "run_id": run.key, "error": error},
-                          indent=2, default=str) + "\n"
-        _atomic(self.errors / f"{name}.json", lambda p: p.write_text(text))
+        text = json.dumps({**run.front(), "error": error}, indent=2, default=str) + "\n"
+        _atomic(self.error_path(run), lambda p: p.write_text(text))
 
 
-def _rows(run: Run, summary: pd.DataFrame) -> pd.DataFrame:
-    """The dataset rows of one run: the point's columns in front of its summary."""
-    front = {"point": run.point, **run.values, "seed": run.seed, "policy": run.entry.label,
-             "baseline_of": run.entry.baseline_of, "run_id": run.key}
-    n = len(summary)
+def _rows(run: Run, body: pd.DataFrame) -> pd.DataFrame:
+    """The dataset rows of one run: the point's columns in front of its summary ``body``."""
+    front = run.front()
+    n = len(body)
     data = {}
     for k, v in front.items():
         if v is None or isinstance(v, str):
             data[k] = pd.Series([v] * n, dtype="str")
         else:
             data[k] = pd.Series([v] * n)
-    body = summary.drop(columns=[c for c in front if c in summary.columns]).reset_index(drop=True)
+    body = body.drop(columns=[c for c in front if c in body.columns]).reset_index(drop=True)
     return pd.concat([pd.DataFrame(data), body], axis=1)
 
 
@@ -345,7 +361,8 @@ def _has_bokeh() -> bool:
 def _warm_workers(client) -> None:
     """One worker first (it compiles the kernels if the cache is cold, once), then the rest
     load the cache in parallel."""
-    addresses = list(client.scheduler_info()["workers"])
+    client.wait_for_workers(1)
+    addresses = sorted(client.run(os.getpid))          # {address: pid} of every worker
     if addresses:
         client.submit(warm_up, workers=addresses[:1], pure=False).result()
         client.run(warm_up)
@@ -362,44 +379,45 @@ def sweep(scenario=None, grid=None, *, zip=None, sample=None, set=None, policies
     (default: the scenario's own); ``seeds``: run seeds (default: the scenario's seed);
     ``client``: a ``dask.distributed.Client``, or ``scheduler="tcp://HOST:PORT"``; else a local
     cluster of ``workers`` processes (default: one per core). ``machine_factory``: tests only.
-    The frame's ``attrs``: runs, reused, failed.
+    The frame's ``attrs``: runs, reused (already stored), failed.
     """
     base = load_run_input(scenario or default_scenario_path(), set)
     pts = points(grid, zip, sample) or [{}]
     runs = _plan_runs(base, pts, policies, seeds)          # every point checked before any run
     store = Store(Path(out))
-    definition = {"scenario": to_document(base), "points": pts, "seeds": sorted({r.seed for r in runs}),
+    definition = {"scenario": to_document(base), "points": pts,
+                  "seeds": sorted({r.seed for r in runs}),
                   "policies": list(dict.fromkeys(r.entry.label for r in runs)),
                   "code_hash": code_hash(), "package_version": autoballoon.__version__}
-    store.claim(definition, _known_keys(runs, store), force)
-    reused = sum(1 for r in runs if r.key and store.done(r.key))
-    todo = [r for r in runs if not (r.key and store.done(r.key))]
+    store.claim(definition, _known_file_ids(runs, store), force)
+    todo = [r for r in runs if not store.done(r)]
     failed: dict[int, str] = {}
     if todo:
         _execute(todo, store, failed, client, scheduler, workers, progress, machine_factory,
-                 total=len(runs), reused=reused)
+                 total=len(runs))
     df = read_runs(store, runs, failed)
-    df.attrs.update(runs=len(runs), reused=reused, failed=len(failed))
+    df.attrs.update(runs=len(runs), reused=len(runs) - len(todo), failed=len(failed))
     return df
 
 
-def _known_keys(runs: list[Run], store: Store) -> set[str]:
-    """The run ids of this sweep that can be known now: every run's, and a baseline's whose
-    automatic run is already stored (its targets are in that run's manifest)."""
-    keys = {r.key for r in runs if r.key}
+def _known_file_ids(runs: list[Run], store: Store) -> set[str]:
+    """The files of this sweep that can be named now: every run's whose id is known, and a
+    baseline's whose automatic run is stored (its targets are in that run's manifest)."""
     for r in runs:
-        if r.parent is not None and store.done(r.parent.key):
+        if r.parent is not None and store.done(r.parent):
             r.plan(_targets(store.manifest(r.parent.key)))
-            keys.add(r.key)
-    return keys
+    return {r.file_id for r in runs if r.key is not None}
 
 
-def _targets(manifest: dict) -> dict[str, int]:
-    return {k: int(v) for k, v in manifest["sweep"]["baseline_targets"].items()}
+def _targets(manifest: dict) -> dict[str, int] | None:
+    targets = manifest["sweep"]["baseline_targets"]
+    return None if targets is None else {k: int(v) for k, v in targets.items()}
 
 
 def _execute(todo, store, failed, client, scheduler, workers, progress, machine_factory,
-             total, reused) -> None:
+             total) -> None:
+    """Submit each distinct run once; write every run's rows as its result comes in; plan and
+    submit a baseline when its automatic run is done."""
     from dask.distributed import as_completed
     from tqdm import tqdm
     client, owned = _client(client, scheduler, workers)
@@ -408,92 +426,98 @@ def _execute(todo, store, failed, client, scheduler, workers, progress, machine_
             print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         if machine_factory is None:
             _warm_workers(client)
-        bar = tqdm(total=total, initial=reused, desc="sweep", unit="run", disable=not progress)
+        bar = tqdm(total=total, initial=total - len(todo), desc="sweep", unit="run",
+                   disable=not progress)
         children: dict[int, list[Run]] = {}
-        futures = {}
+        waiting: dict[str, list[Run]] = {}          # run id -> the runs that wait for it
+        pending = as_completed()
 
-        def submit(run: Run):
-            f = client.submit(execute, run.variant, run.entry, run.params, machine_factory,
-                              key=f"autoballoon-run-{run.key}", pure=False)
-            futures[f] = run
-            return f
-
-        ready = []
-        for r in todo:
-            if r.parent is not None and r.key is None:
-                children.setdefault(r.parent.index, []).append(r)
-            else:
-                ready.append(r)
-        pending = as_completed([submit(r) for r in ready])
-        for f in pending:
-            run = futures.pop(f)
-            targets = None
-            try:
-                got = f.result()
-                targets = _store_result(store, run, got)
-            except Exception as e:                      # a failed run: recorded, sweep goes on
-                failed[run.index] = _describe(e)
-                store.fail(run, failed[run.index])
+        def finish(run: Run, targets, error: str | None = None) -> None:
+            if error is not None:
+                failed[run.index] = error
+                store.fail(run, error)
             bar.update(1)
             for child in children.pop(run.index, []):
-                if targets is None:
-                    failed[child.index] = f"its automatic run {run.entry.label} failed"
-                    store.fail(child, failed[child.index])
-                    bar.update(1)
-                    continue
-                child.plan(targets)
-                if store.done(child.key):
-                    bar.update(1)
+                if error is not None:
+                    finish(child, None, f"its automatic run ({run.entry.label}) failed")
                 else:
-                    pending.add(submit(child))
+                    child.plan(targets)
+                    start(child)
+
+        def start(run: Run) -> None:
+            if store.done(run):
+                return finish(run, _targets(store.manifest(run.key)))
+            stored = store.rows_of(run.key)
+            if stored is not None:                  # the same run, stored for another point
+                store.write_rows(run, pd.read_parquet(stored).loc[:, "guest":])
+                return finish(run, _targets(store.manifest(run.key)))
+            if run.key in waiting:
+                waiting[run.key].append(run)
+                return
+            waiting[run.key] = [run]
+            pending.add(client.submit(execute, run.variant, run.entry, run.params,
+                                      machine_factory, key=f"autoballoon-run-{run.key}",
+                                      pure=False))
+
+        for r in todo:
+            if r.key is None:
+                children.setdefault(r.parent.index, []).append(r)
+        for r in todo:
+            if r.key is not None:
+                start(r)
+        for f in pending:
+            key = f.key.removeprefix("autoballoon-run-")
+            group = waiting.pop(key)
+            try:
+                got = f.result()
+                _store_result(store, group, got)
+            except Exception as e:                  # a failed run: recorded, the sweep goes on
+                for run in group:
+                    finish(run, None, _describe(e))
+                continue
+            for run in group:
+                finish(run, got["targets"])
         bar.close()
     finally:
-        if owned == "client":
+        if owned is not None:                       # a client given to us stays open
             client.close()
-        elif owned is not None:
-            client.close()
-            owned.close()
+            if owned != "client":
+                owned.close()
 
 
-def _store_result(store: Store, run: Run, got: dict) -> dict | None:
+def _store_result(store: Store, group: list[Run], got: dict) -> None:
     manifest = got["manifest"]
-    if manifest["run_id"] != run.key:
-        raise RuntimeError(f"the worker's run id {manifest['run_id']} is not the planned "
-                           f"{run.key}: does the worker run different autoballoon code "
-                           f"(its code hash {manifest.get('code_hash')}, here {code_hash()})?")
-    manifest["sweep"] = {"point": run.point, "overrides": run.values, "seed": run.seed,
-                         "policy": run.entry.label, "baseline_of": run.entry.baseline_of,
-                         "baseline_targets": got["targets"], "worker_pid": got["pid"]}
-    store.write(run, _rows(run, got["summary"]), manifest)
-    return got["targets"]
+    key = group[0].key
+    if manifest["run_id"] != key:
+        raise RuntimeError(f"the worker's run id {manifest['run_id']} is not the planned {key}: "
+                           f"does the worker run other autoballoon code (its code hash "
+                           f"{manifest.get('code_hash')}, here {code_hash()})?")
+    manifest["sweep"] = {"baseline_targets": got["targets"], "worker_pid": got["pid"]}
+    store.write_manifest(key, manifest)
+    for run in group:
+        store.write_rows(run, got["summary"])
 
 
 def _describe(e: BaseException) -> str:
-    text = "".join(traceback.format_exception_only(type(e), e)).strip()
-    tb = getattr(e, "__traceback__", None)
-    return text if tb is None else text + "\n" + "".join(traceback.format_tb(tb)[-3:])
+    return "".join(traceback.format_exception_only(type(e), e)).strip()
 
 
 def read_runs(store: Store, runs: list[Run], failed: dict[int, str]) -> pd.DataFrame:
     """The stored rows of ``runs`` in plan order, and one row with ``error`` per failed run."""
     frames = []
     for r in runs:
-        if r.index in failed or r.key is None or not store.done(r.key):
-            err = failed.get(r.index, "not run")
-            frames.append(pd.DataFrame([{"point": r.point, **r.values, "seed": r.seed,
-                                         "policy": r.entry.label,
-                                         "baseline_of": r.entry.baseline_of, "run_id": r.key,
-                                         "error": err}]))
+        if store.done(r) and r.index not in failed:
+            frames.append(pd.read_parquet(store.path(r)))
         else:
-            frames.append(pd.read_parquet(store.path(r.key)))
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            frames.append(pd.DataFrame([{**r.front(), "error": failed.get(r.index, "not run")}]))
+    df = pd.concat(frames, ignore_index=True)
     if "error" not in df.columns:
         df["error"] = pd.Series([None] * len(df), dtype="str")
     return df
 
 
 def read_sweep(out) -> pd.DataFrame:
-    """Every stored run of the dataset in ``out`` (as ``pandas.read_parquet(out)``)."""
+    """Every stored run of the dataset in ``out`` (the same as ``pandas.read_parquet(out)``)."""
     return pd.read_parquet(out)
 
 
@@ -503,7 +527,7 @@ SWEEP_KEYS = ("scenario", "policies", "seeds", "set", "grid", "zip", "sample")
 
 
 def _flatten(table: dict, prefix: str = "") -> dict:
-    """``{"host": {"memory": [...]}}`` (TOML's unquoted dotted keys) → ``{"host.memory": [...]}``."""
+    """``{"host": {"memory": [...]}}`` (unquoted dotted TOML keys) → ``{"host.memory": ...}``."""
     out = {}
     for k, v in table.items():
         key = f"{prefix}{k}"
