@@ -95,7 +95,10 @@ def policy_entries(scenario: Scenario, policies) -> list[Entry]:
                           bool(getattr(cls, "automatic", True))))
     for e in base:              # parameter values: build each policy once, before any run
         if e.params is not None:
-            build_policy(scenario, e.policy, e.params, e.label)
+            try:
+                build_policy(scenario, e.policy, e.params, e.label)
+            except SpecError as err:
+                raise SpecError(f"policies.{e.label}: {err}") from None
     autos = [e for e in base if e.automatic]
     out = []
     for e in base:
