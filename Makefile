@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-nojit bench slow clean
+.PHONY: demo test test-fast test-nojit bench bench-sweep slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/autoballoon bench --json
+
+# A 16-point sweep of the default scenario on 1 and on N local Dask workers: the speed-up.
+bench-sweep: $(STAMP)
+	$(BIN)/autoballoon bench --sweep
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

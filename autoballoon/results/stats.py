@@ -25,12 +25,15 @@ def swept_keys(df: pd.DataFrame) -> list[str]:
     return cols[cols.index("point") + 1:cols.index("seed")]
 
 
-def per_run(df: pd.DataFrame, rows: str = "host", metrics=DEFAULT_METRICS) -> pd.DataFrame:
+def per_run(df: pd.DataFrame, rows: str = "host", metrics=DEFAULT_METRICS,
+            keep=()) -> pd.DataFrame:
     """One row per run: the host's row (``rows="host"``), the guests' sum (``"guests"``), or
-    one guest's row (its name). Failed runs are left out."""
+    one guest's row (its name), with the columns that say which run it is (and ``keep``:
+    columns added to the frame that are constant per run). Failed runs are left out."""
     ok = df[df["error"].isna()] if "error" in df.columns else df
     ident = [c for c in ("point", *swept_keys(df), "seed", "policy", "baseline_of", "run_id")
              if c in ok.columns]
+    ident += [c for c in keep if c not in ident and c in ok.columns]
     metrics = list(metrics)
     if rows == "guests":
         guests = ok[ok["guest"] != "host"]
@@ -92,11 +95,11 @@ def summarize(df: pd.DataFrame, by=None, metrics=DEFAULT_METRICS, rows: str = "h
     at the same point and seed, or ``(auto, baseline)`` labels; then ``policy`` names the pair.
     """
     metrics = list(metrics)
-    runs = per_run(df, rows, metrics)
+    by = list(by) if by is not None else [*swept_keys(df), "policy"]
+    runs = per_run(df, rows, metrics, keep=by)
     if paired is not None and paired is not False:
         auto, base = (None, None) if paired is True else paired
         runs = paired_difference(runs, metrics, auto, base)
-    by = list(by) if by is not None else [*swept_keys(df), "policy"]
     rng = np.random.default_rng(seed)
     out = []
     for group, g in runs.groupby(by, dropna=False, sort=True):
