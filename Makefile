@@ -16,7 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 # The main job: automatic vs static ballooning on the bundled default scenario.
 demo: $(STAMP)
-	$(BIN)/autoballoon compare --out results/
+	$(BIN)/autoballoon compare --out results/ --force
 
 # The whole default suite, then the kernel tests once more as plain Python (NUMBA_DISABLE_JIT=1),
 # then the notebooks in SMOKE mode.

@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("sweep", help="run a parameter sweep (on Dask) into a Parquet dataset")
-    p.add_argument("sweep", help="sweep TOML file: base scenario, [grid], policies, seeds")
+    p.add_argument("sweep", help="sweep TOML file: base scenario, [grid], policies, seeds "
+                                 "(exit status 1 if a run failed; rerun to retry it)")
     p.add_argument("--out", required=True, help="dataset directory (a rerun resumes it)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, tcp://HOST:PORT "
                                        "(default: a local cluster, one process per core)")

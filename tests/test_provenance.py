@@ -23,6 +23,7 @@ from autoballoon.results.compare import compare
 from autoballoon.results.run import (
     OutputError, clean_temporaries, load, parquet_run_id, save, simulate, with_overrides)
 from autoballoon.scenario.parse import parse_scenario
+from autoballoon.units import parse_size
 
 MIB = 2**20
 
@@ -269,3 +270,23 @@ def test_a_directory_of_unknown_results_is_not_overwritten(tmp_path):
         compare(s, ["none"], out=tmp_path, machine_factory=FakeMachine)
     compare(s, ["none"], out=tmp_path, force=True, progress=False, machine_factory=FakeMachine)
     assert not (tmp_path / "old").exists() and load(tmp_path / "none").policy == "none"
+
+
+def test_every_run_of_a_comparison_is_reproducible_from_its_manifest(tmp_path):
+    """The baselines' scenarios are changed in code (targets, no auto_balloon): their manifests
+    say so, and running them again gives the same numbers."""
+    s = _scenario()
+    _, res = compare(s, progress=False, out=tmp_path, machine_factory=FakeMachine)
+    static = res["static"].manifest["scenario"]
+    assert all("auto_balloon" not in g["features"] for g in static["guest"])
+    assert static["host"]["policy"] == "static"
+    targets = static["host"]["policy_params"]["targets"]
+    assert sorted(targets) == ["vm-0", "vm-1"] and min(targets.values()) < 256 * MIB
+    for g in static["guest"]:            # one table with count while the replicas are alike
+        names = [f"{g['name']}-{i}" for i in range(g["count"])] if "count" in g else [g["name"]]
+        assert all(parse_size(g["target"]) == targets[n] for n in names)
+    for label, r in res.items():
+        again = simulate(results_run.load_run_input(tmp_path / label), progress=False,
+                         machine_factory=FakeMachine)
+        _same(again, r)
+        assert again.run_id == r.run_id

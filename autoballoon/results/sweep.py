@@ -56,7 +56,7 @@ from autoballoon.scenario.parse import default_scenario_path, load_scenario
 from autoballoon.scenario.spec import Scenario
 from autoballoon.units import parse_duration, parse_size
 
-__all__ = ["sweep", "Sample", "points", "load_sweep_file", "read_sweep"]
+__all__ = ["sweep", "Sample", "points", "load_sweep_file"]
 
 PAGE = 4096
 
@@ -514,11 +514,6 @@ def read_runs(store: Store, runs: list[Run], failed: dict[int, str]) -> pd.DataF
     if "error" not in df.columns:
         df["error"] = pd.Series([None] * len(df), dtype="str")
     return df
-
-
-def read_sweep(out) -> pd.DataFrame:
-    """Every stored run of the dataset in ``out`` (the same as ``pandas.read_parquet(out)``)."""
-    return pd.read_parquet(out)
 
 
 # --- SWEEP.toml ----------------------------------------------------------------------------
