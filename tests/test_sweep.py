@@ -3,6 +3,7 @@ same runs done serially; a worker killed mid-run loses and duplicates nothing; a
 mid-sweep is resumed by a rerun that runs only what is missing; bad grids fail before any run."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -84,6 +85,10 @@ def test_rows_equal_the_same_runs_done_serially(client, tmp_path):
                 got = rows.loc[:, SUMMARY_FROM:].drop(columns="error").reset_index(drop=True)
                 want = r.summary.drop(columns="policy")
                 assert_frame_equal(got, want, check_exact=True)
+    # runs went to the cluster's two worker processes, many per process (no process per run)
+    pids = {json.loads(p.read_text())["sweep"]["worker_pid"]
+            for p in (tmp_path / "s" / "_manifests").glob("*.json")}
+    assert pids <= set(client.run(os.getpid).values()) and len(pids) <= 2
     # the sweep made the baseline the model can tell apart: qemu-auto moved balloons
     auto = df[(df["policy"] == "qemu-auto") & (df["guest"] != "host")]
     assert auto["balloon_inflate"].sum() > 0

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from autoballoon.control.policies import MIN_TARGET, POLICIES, make_policy
-from autoballoon.control.policies.base import Policy, check_params
+from autoballoon.control.policies.base import check_params
 from autoballoon.control.recorder import MIB, time_mean
 from autoballoon.errors import SpecError
 from autoballoon.results.run import (

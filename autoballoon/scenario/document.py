@@ -125,8 +125,8 @@ def dumps(doc: dict, header: str = "") -> str:
     try:
         text = tomli_w.dumps(doc, multiline_strings=False)
     except TypeError as e:
-        raise SpecError(f"scenario: a value cannot be written as TOML ({e}); policy parameters "
-                        f"must be TOML values (strings, numbers, booleans, lists, tables)") from None
+        raise SpecError(f"scenario: a value cannot be written as TOML ({e}); policy "
+                        f"parameters must be strings, numbers, booleans, lists or tables") from None
     lines = "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
     return lines + text
 
