@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -183,7 +184,9 @@ SWEEP_GRID = {"host.memory": ["512MiB", "576MiB", "640MiB", "704MiB"],
 def sweep_bench(workers: int | None = None) -> dict:
     """Wall seconds of a 16-point sweep of the default scenario (qemu-auto) on a local Dask
     cluster of 1 worker and of ``workers`` (default: one per core), each cluster started and
-    warmed (numba cache loaded) before the clock starts, each sweep into a fresh directory."""
+    warmed (numba cache loaded) before the clock starts, each sweep into a fresh directory.
+    ``cpu_share``: the CPU time the runs got per worker and wall second, which says how much of
+    the machine other processes took (the speed-up means something only near 1.0)."""
     from dask.distributed import Client, LocalCluster
 
     from autoballoon.results.sweep import sweep, warm_up
@@ -199,9 +202,15 @@ def sweep_bench(workers: int | None = None) -> dict:
                 t0 = time.perf_counter()
                 df = sweep(grid=SWEEP_GRID, out=d, client=client, progress=False)
                 wall = time.perf_counter() - t0
+                cpu = sum(json.loads(p.read_text())["sweep"]["cpu_seconds"]
+                          for p in Path(d, "_manifests").glob("*.json"))
         assert df.attrs["runs"] == 16 and df.attrs["failed"] == 0, df.attrs
-        out[f"wall_seconds_{k}_worker" + ("s" if k > 1 else "")] = round(wall, 2)
-        out[f"startup_seconds_{k}_worker" + ("s" if k > 1 else "")] = round(start, 2)
+        tag = f"{k}_worker" + ("s" if k > 1 else "")
+        out[f"wall_seconds_{tag}"] = round(wall, 2)
+        out[f"startup_seconds_{tag}"] = round(start, 2)
+        # CPU the workers got while running points, per worker and wall second: 1.0 = a
+        # core each all the time; less = the machine's other processes took the rest
+        out[f"cpu_share_{tag}"] = round(cpu / (wall * k), 2)
     out["speedup"] = round(out["wall_seconds_1_worker"] / out[f"wall_seconds_{n}_workers"], 2) \
         if n > 1 else 1.0
     out["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]

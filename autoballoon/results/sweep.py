@@ -37,6 +37,7 @@ import itertools
 import json
 import os
 import sys
+import time
 import tomllib
 import traceback
 from pathlib import Path
@@ -307,10 +308,11 @@ def _rows(run: Run, body: pd.DataFrame) -> pd.DataFrame:
 def execute(variant: Scenario, entry: Entry, params, machine_factory=None) -> dict:
     """Run one sweep run (on a worker): its summary, manifest, and, for an automatic policy,
     the equal-inflate targets its baselines need (the time series stays on the worker)."""
+    cpu0 = time.process_time()
     results = run_entry(variant, entry, params, False, machine_factory)
     targets = equal_inflate_targets(results, variant) if entry.automatic else None
     return {"summary": results.summary, "manifest": results.manifest, "targets": targets,
-            "pid": os.getpid()}
+            "pid": os.getpid(), "cpu_seconds": time.process_time() - cpu0}
 
 
 def warm_up() -> int:
@@ -492,7 +494,8 @@ def _store_result(store: Store, group: list[Run], got: dict) -> None:
         raise RuntimeError(f"the worker's run id {manifest['run_id']} is not the planned {key}: "
                            f"does the worker run other autoballoon code (its code hash "
                            f"{manifest.get('code_hash')}, here {code_hash()})?")
-    manifest["sweep"] = {"baseline_targets": got["targets"], "worker_pid": got["pid"]}
+    manifest["sweep"] = {"baseline_targets": got["targets"], "worker_pid": got["pid"],
+                         "cpu_seconds": round(got["cpu_seconds"], 3)}
     store.write_manifest(key, manifest)
     for run in group:
         store.write_rows(run, got["summary"])
