@@ -277,3 +277,20 @@ def test_summarize_paired_difference_removes_the_shared_seed_noise():
     d = paired_difference(per_run(_frame(), "host", ["pswpout"]), ["pswpout"], "qemu-auto",
                           "static")
     assert len(d) == 6
+
+
+def test_cli_sweep_on_a_running_scheduler(client, tmp_path, capsys):
+    from autoballoon import cli
+    (tmp_path / "tiny.toml").write_text(TINY)
+    spec = tmp_path / "s.toml"
+    spec.write_text('scenario = "tiny.toml"\nseeds = [1, 2]\n[grid]\n"run.duration" = ["300ms"]\n')
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(spec), "--out", str(out), "--quiet", "--scheduler",
+                     client.scheduler.address]) == 0
+    assert "2 runs (0 already done, 0 failed)" in capsys.readouterr().out
+    stored = pd.read_parquet(out)
+    assert sorted(set(stored["seed"])) == [1, 2] and set(stored["run.duration"]) == {"300ms"}
+    assert client.run(os.getpid)                    # the command closed its client, not ours
+    assert cli.main(["sweep", str(spec), "--out", str(out), "--quiet", "--scheduler",
+                     client.scheduler.address]) == 0
+    assert "2 runs (2 already done, 0 failed)" in capsys.readouterr().out
