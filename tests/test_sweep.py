@@ -204,6 +204,13 @@ def test_bad_policy_parameter_fails_before_any_run(tmp_path):
               machine_factory=_never)
 
 
+def test_a_policy_instance_is_refused(tmp_path):
+    from autoballoon.control.policies import POLICIES
+    instance = POLICIES["none"](parse_scenario(TINY))
+    with pytest.raises(SpecError, match=r"policies\.none: a sweep needs a policy name or class"):
+        sweep(TINY, policies=[instance], out=tmp_path / "s", machine_factory=_never)
+
+
 def test_points_grid_zip_and_sample():
     pts = points({"a": [1, 2], "b": ["x", "y"]}, zip={"c": [1, 2, 3], "d": [4, 5, 6]})
     assert len(pts) == 12 and pts[0] == {"a": 1, "b": "x", "c": 1, "d": 4}

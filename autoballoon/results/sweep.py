@@ -217,6 +217,10 @@ def _plan_runs(base: Scenario, pts: list[dict], policies, seeds) -> list[Run]:
         for seed in seeds:
             sc = resolve(doc, {**overrides, "run.seed": seed}, check=check_policy)
             entries = policy_entries(sc, policies if policies is not None else [sc.host.policy])
+            for e in entries:
+                if not isinstance(e.policy, (str, type)):
+                    raise SpecError(f"policies.{e.label}: a sweep needs a policy name or class "
+                                    f"(an instance is bound to one scenario and keeps state)")
             mine = [Run(len(runs) + i, pid, values, seed, e, sc) for i, e in enumerate(entries)]
             by_label = {r.entry.label: r for r in mine}
             for r in mine:
