@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-nojit bench slow clean
+.PHONY: demo test test-fast test-nojit bench bench-sweep slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 # The main job: automatic vs static ballooning on the bundled default scenario.
 demo: $(STAMP)
-	$(BIN)/autoballoon compare --out results/
+	$(BIN)/autoballoon compare --out results/ --force
 
 # The whole default suite, then the kernel tests once more as plain Python (NUMBA_DISABLE_JIT=1),
 # then the notebooks in SMOKE mode.
@@ -31,6 +31,10 @@ slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/autoballoon bench --json
+
+# A 16-point sweep of the default scenario on 1 and on N local Dask workers: the speed-up.
+bench-sweep: $(STAMP)
+	$(BIN)/autoballoon bench --sweep
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

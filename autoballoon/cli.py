@@ -1,8 +1,11 @@
 """The ``autoballoon`` command.
 
-    autoballoon run SCENARIO.toml --out DIR [--policy NAME] [--quiet]
-    autoballoon compare [SCENARIO.toml] [--policies none,static,qemu-auto] [--out DIR] [--quiet]
-    autoballoon bench [--json]
+    autoballoon run SCENARIO.toml|manifest.json --out DIR [--policy NAME] [--set KEY=VALUE]...
+                    [--seed N] [--force] [--quiet]
+    autoballoon compare [SCENARIO.toml] [--policies none,static,qemu-auto] [--out DIR]
+                        [--set KEY=VALUE]... [--seed N] [--force] [--quiet]
+    autoballoon sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT] [--workers N]
+    autoballoon bench [--json] [--sweep]
     autoballoon trace ...
 
 A scenario that cannot be simulated gets a one-line message and exit status 2.
@@ -14,45 +17,64 @@ import sys
 from pathlib import Path
 
 
-def _cmd_run(args) -> int:
-    from autoballoon.results.run import save, simulate
-    from autoballoon.scenario.parse import load_scenario
+def _overrides(args) -> dict:
+    """``--set KEY=VALUE`` (repeatable) and ``--seed N`` as dotted-key overrides."""
+    from autoballoon.scenario.document import parse_assignment
+    out = dict(parse_assignment(a) for a in args.set or ())
+    if args.seed is not None:
+        out["run.seed"] = args.seed
+    return out
 
-    scenario = load_scenario(Path(args.scenario))
+
+def _cmd_run(args) -> int:
+    from autoballoon.results.run import load_run_input, save, simulate
+
+    scenario = load_run_input(args.scenario, _overrides(args))
     results = simulate(scenario, args.policy, progress=not args.quiet, debug=args.debug)
-    out = save(results, args.out)
+    out = save(results, args.out, force=args.force)
     if not args.quiet:
         with _pandas_display():
             print(results.summary.set_index("guest").to_string())
-        print(f"results written to {out}/")
+        print(f"run {results.run_id} written to {out}/")
     return 0
 
 
 def _cmd_compare(args) -> int:
     from autoballoon.plots import plot_comparison
     from autoballoon.results.compare import compare
-    from autoballoon.results.run import _atomic, save
-    from autoballoon.scenario.parse import default_scenario_path, load_scenario
+    from autoballoon.results.run import _atomic, load_run_input
+    from autoballoon.scenario.parse import default_scenario_path
 
     path = Path(args.scenario) if args.scenario else default_scenario_path()
-    scenario = load_scenario(path)
+    scenario = load_run_input(path, _overrides(args))
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    table, results = compare(scenario, policies, progress=not args.quiet, workers=args.jobs)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, r in results.items():
-        save(r, out / name.replace(":", "_").replace("/", "_"))
-    _atomic(out / "compare.csv", lambda p: table.to_csv(p))
+    table, results = compare(scenario, policies, progress=not args.quiet, workers=args.jobs,
+                             out=out, force=args.force)
+    cid = table.attrs["compare_id"]
     fig = plot_comparison(results, title=f"{path.name}: " + " vs ".join(results))
-    _atomic(out / "compare.png", lambda p: fig.savefig(p, dpi=110, format="png"))
+    _atomic(out / "compare.png", lambda p: fig.savefig(
+        p, dpi=110, format="png", metadata={"Description": f"autoballoon compare {cid}"}))
     with _pandas_display():
-        print(f"scenario: {path}")
+        print(f"scenario: {path} (seed {scenario.run.seed}; comparison {cid})")
         print(table.drop(columns="note").to_string())
         for name, note in table["note"].items():
             print(f"  {name}: {note}")
     if not args.quiet:
         print(f"table, figure and per-policy results written to {out}/")
     return 0
+
+
+def _cmd_sweep(args) -> int:
+    from autoballoon.results.sweep import load_sweep_file, sweep
+
+    spec = load_sweep_file(args.sweep)
+    df = sweep(**spec, out=args.out, scheduler=args.scheduler, workers=args.workers,
+               progress=not args.quiet, force=args.force)
+    failed = df.attrs.get("failed", 0)
+    print(f"{df.attrs.get('runs', 0)} runs ({df.attrs.get('reused', 0)} already done, "
+          f"{failed} failed) in {args.out}/: pandas.read_parquet({str(args.out)!r})")
+    return 1 if failed else 0
 
 
 def _cmd_bench(args) -> int:
@@ -74,9 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run one scenario and save its results")
-    p.add_argument("scenario", help="scenario TOML file")
+    p.add_argument("scenario", help="scenario TOML file, or a saved run's manifest.json (or its "
+                                    "scenario.toml) to reproduce it")
     p.add_argument("--out", required=True, help="results directory")
     p.add_argument("--policy", help="host policy (default: the scenario's [host] policy)")
+    _add_scenario_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     p.add_argument("--debug", action="store_true", help="check model invariants (slow)")
     p.set_defaults(func=_cmd_run)
@@ -88,8 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="output directory (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=1,
                    help="run policies in this many processes (same results; default 1)")
+    _add_scenario_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("sweep", help="run a parameter sweep (on Dask) into a Parquet dataset")
+    p.add_argument("sweep", help="sweep TOML file: base scenario, [grid], policies, seeds "
+                                 "(exit status 1 if a run failed; rerun to retry it)")
+    p.add_argument("--out", required=True, help="dataset directory (a rerun resumes it)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, tcp://HOST:PORT "
+                                       "(default: a local cluster, one process per core)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a dataset of a different sweep in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("bench", help="the standard speed benchmark", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
@@ -107,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_scenario_options(p) -> None:
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a scenario key, e.g. host.memory=512MiB, "
+                        "guest.vm.swappiness=0, host.policy_params.inflate=64MiB (repeatable)")
+    p.add_argument("--seed", type=int, help="the run's seed (same as --set run.seed=N)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the results of a different run in --out")
+
+
 def _unavailable(what: str, reason: str) -> int:
     print(f"autoballoon: error: the '{what}' commands are not available ({reason})",
           file=sys.stderr)
@@ -122,11 +168,13 @@ def main(argv=None) -> int:
         if args.command != "bench":
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.bench_args = extra + args.bench_args      # e.g. --json, passed on to bench
+    from autoballoon.results.run import OutputError
     from autoballoon.trace.format import TraceError
     try:
         return int(args.func(args) or 0)
-    except (SpecError, TraceError) as e:
-        # a bad scenario, parameter or trace file: the message names the file, line and key
+    except (SpecError, TraceError, OutputError) as e:
+        # a bad scenario, parameter or trace file: the message names the file, line and key;
+        # an output directory that holds another run
         print(f"autoballoon: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -130,9 +130,10 @@ def test_policy_by_name_uses_scenario_params_only_for_its_own_policy():
     s = parse_scenario(TEXT.replace("DURATION", "1s").replace(
         'policy = "qemu-auto"', 'policy = "qemu-auto"\npolicy_params = { inflate = "32MiB" }'))
     r = simulate(s, "qemu-auto", progress=False, machine_factory=FakeMachine)
-    assert r.manifest["policy"] == {"name": "qemu-auto", "params": {"inflate": "32MiB"}}
+    assert r.manifest["policy"] == {"name": "qemu-auto", "ref": "qemu-auto",
+                                    "params": {"inflate": "32MiB"}}
     r = simulate(s, "none", progress=False, machine_factory=FakeMachine)
-    assert r.manifest["policy"] == {"name": "none", "params": {}}
+    assert r.manifest["policy"] == {"name": "none", "ref": "none", "params": {}}
 
 
 # --- compare ---------------------------------------------------------------------------------

@@ -46,6 +46,10 @@ class Policy:
 
     name = "base"
     guest_features: Mapping[str, bool] = {}
+    # False for a baseline (a host that does not react: none, static). compare() gives every
+    # automatic policy an equal-inflate static baseline; a user's policy is automatic unless it
+    # says otherwise.
+    automatic = True
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario

@@ -14,6 +14,8 @@ from autoballoon.control.policies.base import HostView, Policy, guard, register
 
 @register("static")
 class StaticPolicy(Policy):
+    automatic = False
+
     def __init__(self, scenario, targets=None):
         super().__init__(scenario)
         given = self.per_guest(targets, "targets", self.size_param,
