@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-nojit bench slow clean
+.PHONY: demo test test-fast test-nojit bench slow clean validate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/autoballoon bench --json
+
+# Real-guest validation (not part of `test`): installs qemu-system-x86, linux-image-amd64 and
+# busybox-static with apt-get if missing, builds the guest image in validation/build/, runs every
+# validation/scenarios/*.toml in QEMU (KVM if it works, else TCG) and writes validation/results/.
+# See validation/README.md. VALIDATE_ARGS="--only NAME --accel tcg" narrows it.
+validate: $(STAMP)
+	$(BIN)/python -m validation.run --calibrate $(VALIDATE_ARGS)
 
 clean:
 	rm -rf $(VENV) results build *.egg-info
