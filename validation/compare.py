@@ -14,9 +14,9 @@ a scenario has no real results yet). Metrics:
 - ``pswpin_per_majfault`` pswpin / pgmajfault
 - ``allocstall``          direct reclaim entries (sum of allocstall_* in 6.1)
 - ``pswpout``, ``pswpin``, ``pgmajfault``, ``workingset_refault``
-- ``oom_deflate_pages``   pages deflated beyond what the host's target asked (deflate-on-OOM),
-                          computed the same way on both sides from target, actual and
-                          balloon_deflate over time (validation.run.oom_deflate_pages)
+- ``oom_deflate_pages``   pages the balloon gave back beyond the host's target (deflate-on-OOM),
+                          computed the same way on both sides from the host's target and
+                          QEMU's actual over time (validation.run.oom_deflate_pages)
 - ``deflate_on_oom_fired`` oom_deflate_pages > 0
 - ``oom_killed``          the workload was OOM-killed (real: it died of SIGKILL; model: oom_kill > 0)
 - ``mean_balloon_mib``    time-weighted mean balloon size over the workload
@@ -88,9 +88,8 @@ def model_row(path: Path) -> dict:
     ts = res.timeseries
     ts = ts[ts["guest"] == g["guest"]].sort_values("t_ns")
     row = {k: (0 if pd.isna(g[k]) else g[k]) for k in g.index}
-    row["oom_deflate_pages"] = oom_deflate_pages(
-        ts["time_s"].to_numpy(), ts["target"].to_numpy(np.int64),
-        ts["actual"].to_numpy(np.int64), ts["balloon_deflate"].to_numpy(np.int64))
+    row["oom_deflate_pages"] = oom_deflate_pages(ts["target"].to_numpy(np.int64),
+                                                 ts["actual"].to_numpy(np.int64))
     row["oom_killed"] = bool(int(g["oom_kill"]) > 0)
     return row
 

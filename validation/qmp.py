@@ -18,8 +18,8 @@ class QMP:
     ``(host monotonic seconds, event dict)``.
     """
 
-    def __init__(self, path: str, timeout: float = 30.0):
-        self.sock = _connect(path, timeout)
+    def __init__(self, path: str, timeout: float = 30.0, alive=None):
+        self.sock = _connect(path, timeout, alive)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.events: list[tuple[float, dict]] = []
@@ -58,7 +58,9 @@ class QMP:
             pass
 
 
-def _connect(path: str, timeout: float) -> socket.socket:
+def _connect(path: str, timeout: float, alive=None) -> socket.socket:
+    """Connect to a QEMU server socket, waiting for QEMU to create it (``alive()`` False:
+    QEMU has exited, stop waiting)."""
     deadline = time.monotonic() + timeout
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -67,6 +69,8 @@ def _connect(path: str, timeout: float) -> socket.socket:
             return s
         except (FileNotFoundError, ConnectionRefusedError):
             s.close()
+            if alive is not None and not alive():
+                raise QMPError(f"QEMU exited before {path} could be connected") from None
             if time.monotonic() > deadline:
                 raise QMPError(f"cannot connect to {path} within {timeout:.0f}s") from None
             time.sleep(0.05)
@@ -78,8 +82,8 @@ class GuestPort:
     A reader thread appends ``(host monotonic seconds, line)`` to ``lines``; ``send`` writes.
     """
 
-    def __init__(self, path: str, timeout: float = 30.0):
-        self.sock = _connect(path, timeout)
+    def __init__(self, path: str, timeout: float = 30.0, alive=None):
+        self.sock = _connect(path, timeout, alive)
         self.lines: list[tuple[float, str]] = []
         self.cond = threading.Condition()
         self.closed = False

@@ -110,7 +110,8 @@ def _splitmix_seed(run_seed: int, g: int, spec_seed: int | None) -> int:
 
 def load_config(path: Path) -> GuestConfig:
     """Read a validation scenario with autoballoon's own parser; refuse what the guest can't do."""
-    sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))       # for policy = "validation.policies:..."
     from autoballoon import load_scenario
     sc = load_scenario(path)
     where = path.name
@@ -205,8 +206,8 @@ class Guest:
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.stderr,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            self.qmp = QMP(str(sockdir / "qmp.sock"), timeout=15)
-            self.port = GuestPort(str(sockdir / "port.sock"), timeout=15)
+            self.qmp = QMP(str(sockdir / "qmp.sock"), timeout=15, alive=self.alive)
+            self.port = GuestPort(str(sockdir / "port.sock"), timeout=15, alive=self.alive)
         except Exception:
             self.kill()
             raise
@@ -324,15 +325,21 @@ def time_mean(t: np.ndarray, v: np.ndarray) -> float:
     return float(np.sum(v[1:] * w) / np.sum(w))
 
 
-def oom_deflate_pages(t, target, actual, deflate) -> int:
-    """Pages the guest deflated that the host did not ask for: per interval, the deflated
-    pages beyond what the target in force asked (target - actual at the interval's start).
-    ``t`` ascending; ``deflate`` per-interval deltas in pages (index i: interval (i-1, i])."""
+def oom_deflate_pages(target, actual) -> int:
+    """Pages the balloon gave back that the host did not ask for (deflate-on-OOM).
+
+    ``target[i]`` is the host's target in force after sample i (QEMU's meaning, bytes) and
+    ``actual[i]`` QEMU's ``actual`` at sample i. A host-requested deflation only moves
+    ``actual`` up to the target in force; every rise of ``actual`` above it (the driver's OOM
+    notifier leaking pages while the target stays) is counted:
+    ``sum_i max(0, min(actual[i] - actual[i-1], actual[i] - target[i-1]))``.
+    """
     out = 0
-    for i in range(1, len(t)):
-        asked = max(0, (int(target[i]) - int(actual[i - 1])) // PAGE)
-        out += max(0, int(deflate[i]) - asked)
-    return out
+    for i in range(1, len(actual)):
+        rise = int(actual[i]) - int(actual[i - 1])
+        above = int(actual[i]) - int(target[i - 1])
+        out += max(0, min(rise, above))
+    return out // PAGE
 
 
 def run_scenario(cfg: GuestConfig, image: img.Image, accel: str, accel_note: str,
@@ -534,17 +541,14 @@ def summarize(cfg: GuestConfig, lines, host_rows, t0: float, status: dict,
     during = host[host["time_s"] <= elapsed + 1e-9]
     if during.empty:
         during = host.iloc[:1]
-    upto = ts[~ts["after_end"]].dropna(subset=["actual"])
     row.update({
         "elapsed_s": elapsed,
         "final_actual_mib": float(during["actual"].iloc[-1]) / MIB,
         "min_actual_mib": float(during["actual"].min()) / MIB,
         "mean_balloon_mib": time_mean(during["time_s"].to_numpy(),
                                       (cfg.memory - during["actual"]).to_numpy(float)) / MIB,
-        "oom_deflate_pages": oom_deflate_pages(upto["time_s"].to_numpy(),
-                                               upto["target"].to_numpy(),
-                                               upto["actual"].to_numpy(),
-                                               upto["d_balloon_deflate"].to_numpy()),
+        "oom_deflate_pages": oom_deflate_pages(during["target_set"].to_numpy(),
+                                               during["actual"].to_numpy()),
     })
     row["deflate_on_oom_fired"] = bool(row["oom_deflate_pages"] > 0)
     row["oom_killed"] = bool(status["how"] == "signal" and status["value"] == signal.SIGKILL)
