@@ -40,7 +40,14 @@ class ImageError(RuntimeError):
     """The guest image cannot be built (a missing package, kernel, or tool)."""
 
 
+def which(cmd: str) -> str | None:
+    """``shutil.which`` that also looks in /usr/sbin and /sbin (modprobe, mke2fs for non-root)."""
+    path = os.environ.get("PATH", os.defpath) + os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
+    return shutil.which(cmd, path=path)
+
+
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    cmd = [which(cmd[0]) or cmd[0], *cmd[1:]]
     try:
         return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
     except FileNotFoundError:
@@ -73,7 +80,7 @@ def kernels() -> list[str]:
 
 def ensure_packages(install: bool = True, log=print) -> None:
     """Install the Debian packages the harness needs if any is missing (apt-get install -y)."""
-    missing = sorted({pkg for cmd, pkg in PACKAGES.items() if shutil.which(cmd) is None})
+    missing = sorted({pkg for cmd, pkg in PACKAGES.items() if which(cmd) is None})
     if _find_static_busybox() is None:
         missing.append("busybox-static")
     if not kernels():
