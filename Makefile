@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-nojit bench bench-sweep slow clean
+.PHONY: demo test test-fast test-nojit bench bench-sweep slow clean validate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ bench: $(STAMP)
 # A 16-point sweep of the default scenario on 1 and on N local Dask workers: the speed-up.
 bench-sweep: $(STAMP)
 	$(BIN)/autoballoon bench --sweep
+
+# Real-guest validation (not part of `test`): installs qemu-system-x86, linux-image-amd64 and
+# busybox-static with apt-get if missing, builds the guest image in validation/build/, runs every
+# validation/scenarios/*.toml in QEMU (KVM if it works, else TCG) and writes validation/results/.
+# See validation/README.md. VALIDATE_ARGS="--only NAME --accel tcg" narrows it.
+validate: $(STAMP)
+	$(BIN)/python -m validation.run --calibrate $(VALIDATE_ARGS)
 
 clean:
 	rm -rf $(VENV) results build *.egg-info
