@@ -3,9 +3,9 @@ watermarks, computed once as the kernel does (x86-64, QEMU's default "pc" machin
 
 Mirrors, for Linux 6.1 (and 3.7 where it differs):
 - what memblock keeps for good, so ``MemTotal`` (managed pages) is less than RAM
-  (``reserve_real_mode``: the whole first 1 MiB; the struct page array, 64 bytes per 4 KiB page,
-  per 128 MiB section; the kernel image, per-cpu areas and early tables; the 64 MiB swiotlb
-  bounce buffer when some RAM lies above 4 GiB): :func:`boot_reserved_pages`;
+  (``reserve_real_mode``: the whole first 1 MiB; the struct page array, 64 bytes per 4 KiB page;
+  the kernel image, per-cpu areas and early tables; the 64 MiB swiotlb bounce buffer when some
+  RAM lies above 4 GiB), as measured on Debian's 6.1 kernel: :func:`boot_reserved_pages`;
 - the zones: ZONE_DMA (below 16 MiB, 3840 managed pages), ZONE_DMA32 (to 4 GiB; QEMU's pc
   machine keeps RAM below 3 GiB when it has 3.5 GiB or more), ZONE_NORMAL (above 4 GiB), the
   struct pages taken from the top: :func:`zone_managed`;
@@ -24,9 +24,9 @@ one per zone. The zones are folded into one set of effective thresholds: a movab
 takes from the highest zone first and dips into a lower one only while that zone's free pages
 exceed its watermark plus its lowmem reserve, so a lower zone adds ``min(managed, wmark +
 reserve)`` pages, which stay free, to each threshold (``low`` to the high one: kswapd sleeps as
-soon as the highest zone is balanced). For a 1 GiB Debian 6.1 guest that gives
-min/low/high = 12,221 / 15,036 / 17,808 pages, where the single-zone sqrt rule gave
-1,024 / 1,286 / 1,548. Not modelled: watermark boosting (no fragmentation is modelled), memory
+soon as the highest zone is balanced). For a 1 GiB Debian 6.1 guest with
+249,150 managed pages that gives min/low/high = 12,221 / 15,036 / 17,808 pages, where the
+single-zone sqrt rule gave 1,024 / 1,286 / 1,548. Not modelled: watermark boosting (no fragmentation is modelled), memory
 hotplug, the DMA zone's own allocations.
 """
 from __future__ import annotations
@@ -43,12 +43,13 @@ DMA_MANAGED = 3840                 # ZONE_DMA: 16 MiB minus the reserved first 1
 MIGRATE_PCPTYPES = 3
 LOWMEM_RESERVE_RATIO = (256, 256, 32)   # sysctl_lowmem_reserve_ratio: DMA, DMA32, NORMAL
 THP_MIN_TOTALRAM = 512 * MIB       # hugepage_init(): THP off on smaller machines
-# Boot reservation of a Debian 6.1 amd64 kernel under QEMU/SeaBIOS, in kB (fitted so that a
-# 1 GiB guest has MemTotal 996,600 kB, as a real one does)
-E820_HOLES_KB = 520                # pfn 0, the 640K-1M hole, SeaBIOS's top 128 KiB
-FIRST_MIB_KB = 632                 # reserve_real_mode(): the rest of the first 1 MiB
-KERNEL_IMAGE_KB = 34_440           # kernel text/data/bss, per-cpu areas, early tables
-SECTION_BYTES = 128 * MIB          # SPARSEMEM section: struct pages come per section
+# What the Debian 6.1 amd64 kernel (6.1.0-57) keeps at boot under QEMU/SeaBIOS with 2 vCPUs, in kB,
+# measured: MemTotal of a guest booted with 256 MiB .. 4 GiB is RAM - 49,180 kB - 17.5 kB per MiB
+# of RAM (struct pages are 16 of it) - the swiotlb when RAM reaches above 4 GiB; exact at 256 MiB
+# (208,484 kB), 512 MiB, 1 GiB (981,476 kB) and 2 GiB, 776 kB off at 4 GiB. Each further vCPU
+# costs 248 kB more (per-cpu areas).
+BOOT_FIXED_KB = 49_180             # kernel image, first MiB, e820 holes, per-cpu, early tables
+BOOT_KB_PER_MIB = 17.5             # struct pages (64 B per 4 KiB page) and per-page tables
 SWIOTLB_BYTES = 64 * MIB           # IO_TLB_DEFAULT_SIZE, when RAM extends above 4 GiB
 
 
@@ -72,11 +73,10 @@ def int_sqrt(x):
 
 def boot_reserved_pages(ram: int) -> int:
     """Pages of ``ram`` bytes that never reach the page allocator (RAM - MemTotal)."""
-    ram_kb = ram // KIB
-    struct_pages_kb = -(-ram // SECTION_BYTES) * (SECTION_BYTES // PAGE_SIZE * 64 // KIB)
-    swiotlb_kb = SWIOTLB_BYTES // KIB if ram > below_4g(ram) else 0
-    reserved_kb = E820_HOLES_KB + FIRST_MIB_KB + struct_pages_kb + KERNEL_IMAGE_KB + swiotlb_kb
-    return -(-min(reserved_kb, ram_kb) // (PAGE_SIZE // KIB))
+    reserved_kb = BOOT_FIXED_KB + int(ram / MIB * BOOT_KB_PER_MIB)
+    if ram > below_4g(ram):
+        reserved_kb += SWIOTLB_BYTES // KIB
+    return -(-min(reserved_kb, ram // KIB) // (PAGE_SIZE // KIB))
 
 
 def zone_managed(ram: int, managed: int) -> tuple[int, int, int]:
