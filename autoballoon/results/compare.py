@@ -1,7 +1,7 @@
 """Run one scenario under several host policies and tabulate what each one costs and saves.
 
 An honest comparison needs a static baseline that inflates by the same amount as the automatic
-run (design.md §1): otherwise the gain of inflating at all is credited to auto-deflating. So the
+run: otherwise the gain of inflating at all is credited to auto-deflating. So the
 automatic policies run first, and ``static`` then holds each guest's balloon fixed, from t = 0, at
 that guest's time-averaged balloon in the first automatic run (the *equal-inflate* baseline).
 ``none`` runs with the scenario's initial targets removed: no ballooning at all. Both baselines
@@ -18,6 +18,7 @@ from autoballoon.control.policies import MIN_TARGET, make_policy
 from autoballoon.results.run import simulate
 from autoballoon.control.recorder import MIB, time_mean
 from autoballoon.results.run import Results
+from autoballoon.results.stalls import UNSPLIT, stall_by_cause
 from autoballoon.scenario.parse import load_scenario
 from autoballoon.scenario.spec import PAGE_SIZE, Scenario
 
@@ -105,8 +106,9 @@ def compare(scenario, policies=DEFAULT_POLICIES, progress: bool = True, workers:
 
 
 def summary_table(results: dict[str, Results], notes: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per policy: guest and host swap, major faults, guest and host OOM kills, stalls, progress,
-    mean host memory used, mean total balloon. Guest figures are sums over guests."""
+    """One row per policy: guest and host swap, major faults, guest and host OOM kills, stalls
+    (in all, and by cause where the model splits them), progress, mean host memory used, mean
+    total balloon, balloon churn. Guest figures are sums over guests."""
     rows = []
     for name, r in results.items():
         g, h = r.guest_summary(), r.host_summary()
@@ -118,16 +120,23 @@ def summary_table(results: dict[str, Results], notes: dict[str, str] | None = No
             "host_pswpin": _int(h.get("pswpin")), "host_pswpout": _int(h.get("pswpout")),
             "host_oom_kill": _int(h.get("oom_kill")),            # VMs the host killed
             "stall_s": round(float(g["stall_seconds"].sum()), 3),
+            **{f"stall_{cause}_s": round(v, 3) for cause, v in stall_by_cause(g).items()
+               if cause != UNSPLIT},
             "progress": int(g["progress"].sum()),
             "mean_host_used_mib": round(float(h["mean_used_mib"]), 1),
             "mean_balloon_mib": round(float(g["mean_balloon_mib"].sum()), 1),
+            # churn: the driver's inflate<->deflate direction changes, and the pages it moved
+            "balloon_reversals": int(g["balloon_reversals"].sum()),
+            "balloon_moved_mib": round(float((g["balloon_inflate"].sum()
+                                              + g["balloon_deflate"].sum()) * PAGE_SIZE / MIB), 1),
             "note": (notes or {}).get(name, ""),
         })
     table = pd.DataFrame(rows).set_index("policy")
     table.attrs["caption"] = (
         "Swap in pages, summed over guests (guest_*) or the host's own (host_*); stall_s and "
         "progress summed over guests; 'static' with an automatic policy in the comparison is the "
-        "equal-inflate baseline (same average balloon per guest as the first automatic policy).")
+        "equal-inflate baseline (same average balloon per guest as the first automatic policy); "
+        "balloon_reversals counts the drivers' changes between inflating and deflating.")
     return table
 
 
