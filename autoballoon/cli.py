@@ -2,6 +2,7 @@
 
     autoballoon run SCENARIO.toml --out DIR [--policy NAME] [--quiet]
     autoballoon compare [SCENARIO.toml] [--policies none,static,qemu-auto] [--out DIR] [--quiet]
+    autoballoon scenarios
     autoballoon bench [--json]
     autoballoon trace ...
 
@@ -55,6 +56,14 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_scenarios(args) -> int:
+    from autoballoon.scenario.bundled import bundled_scenarios
+
+    for b in bundled_scenarios():
+        print(f"{b.name}\n    {b.description}\n    {b.path}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     try:
         from autoballoon.bench import main as bench_main
@@ -90,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run policies in this many processes (same results; default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("scenarios", help="list the bundled scenarios (name, what the guests do, "
+                                         "file)")
+    p.set_defaults(func=_cmd_scenarios)
 
     p = sub.add_parser("bench", help="the standard speed benchmark", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)

@@ -39,3 +39,22 @@ def bundled_path(name: str) -> Path:
         names = ", ".join(b.name for b in bundled_scenarios())
         raise SpecError(f"no bundled scenario named {name!r} (bundled: {names})")
     return path
+
+
+def scenario_path(name_or_path) -> Path:
+    """A path to a scenario file: ``name_or_path`` itself if it names a file (or ends in
+    ``.toml``), else the bundled scenario of that name."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.is_file():
+        return path
+    return bundled_path(str(name_or_path))
+
+
+def header_comment(path) -> str:
+    """The comment block at the top of a scenario file (what its guests do and why), as text."""
+    lines = []
+    for line in Path(path).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].removeprefix(" "))
+    return "\n".join(lines).strip()
