@@ -29,12 +29,15 @@ def configure(scenario: Scenario, host_mib: int, overcommit: float, policy: str,
     """(scenario, policy) for one explorer run.
 
     The host gets ``host_mib`` MiB; every guest's memory is scaled by one factor so that the
-    guests together have ``overcommit`` × the host's memory (each at least 16 MiB, whole MiB).
+    guests together have ``overcommit`` × the host's memory (each at least 16 MiB, whole MiB;
+    within 1 % of the scenario's own sizes they are kept as written).
     ``param`` is the policy's knob: ``qemu-auto``'s inflate step (MiB); ``static``'s balloon,
     as a percentage of each guest's memory. Under ``none`` and ``static`` the guests run without
     AUTO_BALLOON (as in ``compare``: a static balloon must not deflate itself).
     """
     factor = overcommit * host_mib * MIB / sum(g.memory for g in scenario.guests)
+    if abs(factor - 1) < 0.01:          # the slider's rounding: keep the sizes as written
+        factor = 1.0
     guests = []
     for g in scenario.guests:
         memory = max(16, round(g.memory * factor / MIB)) * MIB
