@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import io
-import itertools
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -148,9 +148,11 @@ def _handle(st: dict, label: str) -> Line2D:
 
 
 def _note(fig, text: str) -> None:
-    """A note under the figure (the layout engine makes room for it)."""
+    """A note under the figure (the layout engine makes room for it), wrapped to its width
+    (about 17 characters of 6.5 pt italic per inch)."""
     if text:
-        fig.supxlabel(text, x=0.0, ha="left", fontsize=6.5, style="italic")
+        wrapped = textwrap.fill(text, int(fig.get_size_inches()[0] * 17), break_on_hyphens=False)
+        fig.supxlabel(wrapped, x=0.0, ha="left", fontsize=6.5, style="italic")
 
 
 def _all_zero(series) -> bool:
@@ -315,10 +317,9 @@ def plot_stalls(results: dict[str, Results], width: float = ONE_COLUMN) -> Paper
         ax_t.grid(axis="y", visible=False)
         ax_t.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncols=2, fontsize=6.5)
         base = progress[names[0]]
-        for yy, n in zip(y, names):
-            st = policy_style(n, names.index(n))
-            ax_p.barh(yy, progress[n], color=st["color"], alpha=0.85)
-            rel = f" ({progress[n] / base - 1:+.0%} vs {names[0]})" if n != names[0] and base else ""
+        for k, (yy, n) in enumerate(zip(y, names)):
+            ax_p.barh(yy, progress[n], color=policy_style(n, k)["color"], alpha=0.85)
+            rel = f" ({progress[n] / base - 1:+.0%} vs {names[0]})" if k and base else ""
             ax_p.annotate(f"{progress[n]:.2f}{rel}", (progress[n], yy), xytext=(2, 0),
                           textcoords="offset points", va="center", fontsize=6.5)
         ax_p.set_yticks(y, names)

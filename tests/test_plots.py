@@ -14,14 +14,24 @@ from IPython.core.formatters import DisplayFormatter
 
 from autoballoon.cli import main
 from autoballoon.plots import (
-    POLICY_STYLES, PaperFigure, host_capacity_mib, plot_balloons, plot_comparison, plot_run,
-    plot_stalls)
+    POLICY_STYLES,
+    PaperFigure,
+    host_capacity_mib,
+    plot_balloons,
+    plot_comparison,
+    plot_run,
+    plot_stalls,
+)
 from autoballoon.results.compare import compare
 from autoballoon.results.export import export_figure, export_table
 from autoballoon.results.findings import describe
 from autoballoon.results.stalls import OTHER, UNSPLIT, stall_by_cause, stall_table
 from autoballoon.scenario.bundled import (
-    bundled_path, bundled_scenarios, header_comment, scenario_path)
+    bundled_path,
+    bundled_scenarios,
+    header_comment,
+    scenario_path,
+)
 from autoballoon.scenario.parse import load_scenario, parse_scenario
 from autoballoon.scenario.scale import shorten
 from autoballoon.scenario.spec import SpecError
@@ -136,7 +146,9 @@ def test_all_zero_panels_are_dropped_and_named(runs):
     fig = plot_comparison(quiet)
     titles = [a.get_title("left") for a in fig.axes]
     assert swap not in titles and "balloons, all guests (MiB)" in titles
-    assert fig.get_supxlabel() == f"Not drawn, zero under every policy: {swap}; {reversals}."
+    note = fig.get_supxlabel()
+    assert note.replace("\n", " ") == f"Not drawn, zero under every policy: {swap}; {reversals}."
+    assert max(len(line) for line in note.splitlines()) <= 7 * 17     # wrapped to the figure
 
 
 def test_replicas_are_one_mean_line_with_a_range_band(runs):
@@ -196,7 +208,8 @@ def test_findings_state_the_table_values():
     text = describe(t)
     assert "`none` 10, `static` 0, `qemu-auto` 1." in text                     # host MiB
     assert "`none` 0, `static` 2, `qemu-auto` 2." in text                      # guest MiB
-    assert "`static` 3.00 (+50% vs `none`), `qemu-auto` 1.00 (-50% vs `none`)" in text
+    assert ("`static` 3.00 (+50% vs `none`), `qemu-auto` 1.00 (-50% vs `none`); against "
+            "`static`: `qemu-auto` -67%." in text)
     assert "`qemu-auto` host swapin 2.0" in text
     assert "balloon reversals (inflate \u21c4 deflate): `none` 0, `static` 0, `qemu-auto` 7" \
         in text
