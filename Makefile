@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-nojit bench bench-sweep slow clean validate
+.PHONY: demo test test-fast test-nojit bench bench-sweep slow clean validate figures lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,26 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/autoballoon compare --out results/ --force
 
-# The whole default suite, then the kernel tests once more as plain Python (NUMBA_DISABLE_JIT=1),
-# then the notebooks in SMOKE mode.
+# The whole default suite (it executes the notebooks in SMOKE mode with papermill, and opens
+# one in JupyterLab in headless Chromium), then the kernel tests once more as plain Python
+# (NUMBA_DISABLE_JIT=1).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m nojit tests
-	AUTOBALLOON_SMOKE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake notebooks/
+
+# Every notebook in full mode (papermill) into results/notebooks/; the paper figures go to
+# results/figures/NAME.{pdf,png} and the tables to results/tables/NAME.csv, each beside
+# NAME.manifests.json (the manifests of the runs it came from).
+figures: $(STAMP)
+	mkdir -p results/notebooks
+	for nb in notebooks/*.ipynb; do \
+	  $(BIN)/papermill --cwd notebooks -p EXPORT "$(CURDIR)/results" "$$nb" \
+	    "results/notebooks/$$(basename "$$nb")" || exit 1; \
+	done
+
+# JupyterLab on the notebooks, as a user starts it (--allow-root: containers often run as root).
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --allow-root
 
 # Long studies that the default suite skips.
 slow: $(STAMP)

@@ -4,6 +4,7 @@
                     [--seed N] [--force] [--quiet]
     autoballoon compare [SCENARIO.toml] [--policies none,static,qemu-auto] [--out DIR]
                         [--set KEY=VALUE]... [--seed N] [--force] [--quiet]
+    autoballoon scenarios
     autoballoon sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT] [--workers N]
     autoballoon bench [--json] [--sweep]
     autoballoon trace ...
@@ -77,6 +78,14 @@ def _cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_scenarios(args) -> int:
+    from autoballoon.scenario.bundled import bundled_scenarios
+
+    for b in bundled_scenarios():
+        print(f"{b.name}\n    {b.description}\n    {b.path}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     try:
         from autoballoon.bench import main as bench_main
@@ -127,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a dataset of a different sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("scenarios", help="list the bundled scenarios (name, what the guests do, "
+                                         "file)")
+    p.set_defaults(func=_cmd_scenarios)
 
     p = sub.add_parser("bench", help="the standard speed benchmark", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)

@@ -25,7 +25,8 @@ from autoballoon.trace import (datacenter_envelope, info, read_csv, read_lackey,
                                read_any, record, save)
 
 PY = sys.executable
-CLOUDPHYSICS = Path("/work/shared/data/cloudphysics/cloudPhysicsIO.csv")
+# the raw CloudPhysics trace, shipped gzipped beside its conversion (see data/README.md)
+CLOUDPHYSICS = HERE / "cloudphysics" / "cloudPhysicsIO.csv.gz"
 C_SOURCES = ["/usr/share/doc/zlib1g-dev/examples", "/usr/share/doc/nettle-dev/examples",
              "/usr/share/doc/libpng-dev/examples"]
 MAKEFILE = "SRCS := $(wildcard *.c)\nall: $(SRCS:.c=.o)\n%.o: %.c\n\t-gcc -O2 -g -c $< -o $@\n"
@@ -48,6 +49,9 @@ def prepare(scratch: Path) -> None:
     src = scratch / "cbuild"
     src.mkdir()
     for d in C_SOURCES:
+        if not Path(d).is_dir():
+            print(f"make-j2: {d} is missing (Debian: install the -dev package), so the build "
+                  f"has fewer sources", file=sys.stderr)
         for p in Path(d).glob("*.[ch]"):
             shutil.copy(p, src)
     (src / "Makefile").write_text(MAKEFILE)
@@ -92,6 +96,10 @@ def record_all(scratch: Path, only) -> None:
     out.mkdir(exist_ok=True)
     for name, (cmd, cwd, interval, what) in RECORDINGS.items():
         if only and name not in only:
+            continue
+        if not shutil.which(cmd[0]):
+            print(f"{name}: not recorded, '{cmd[0]}' is not installed (traces/{name}.parquet "
+                  f"kept as it was)", file=sys.stderr)
             continue
         trace, status = record(cmd, interval_ns=interval, cwd=scratch / cwd,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

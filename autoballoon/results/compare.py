@@ -36,6 +36,7 @@ from autoballoon.results.run import (
     OutputError, Results, _atomic, clean_temporaries, code_hash, load, manifest_run_id,
     policy_ref, run_document, run_id, save, simulate, trace_files)
 from autoballoon.scenario.document import to_document
+from autoballoon.results.stalls import UNSPLIT, stall_by_cause
 from autoballoon.scenario.parse import load_scenario
 from autoballoon.scenario.spec import PAGE_SIZE, Scenario
 
@@ -316,8 +317,9 @@ def _foreign_files(out: Path, old: dict | None) -> list[Path]:
 # --- the table -------------------------------------------------------------------------------
 
 def summary_table(results: dict[str, Results], notes: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per policy: guest and host swap, major faults, guest and host OOM kills, stalls, progress,
-    mean host memory used, mean total balloon. Guest figures are sums over guests."""
+    """One row per policy: guest and host swap, major faults, guest and host OOM kills, stalls
+    (in all, and by cause where the model splits them), progress, mean host memory used, mean
+    total balloon, balloon churn. Guest figures are sums over guests."""
     rows = []
     for name, r in results.items():
         g, h = r.guest_summary(), r.host_summary()
@@ -329,9 +331,15 @@ def summary_table(results: dict[str, Results], notes: dict[str, str] | None = No
             "host_pswpin": _int(h.get("pswpin")), "host_pswpout": _int(h.get("pswpout")),
             "host_oom_kill": _int(h.get("oom_kill")),            # VMs the host killed
             "stall_s": round(float(g["stall_seconds"].sum()), 3),
+            **{f"stall_{cause}_s": round(v, 3) for cause, v in stall_by_cause(g).items()
+               if cause != UNSPLIT},
             "progress": int(g["progress"].sum()),
             "mean_host_used_mib": round(float(h["mean_used_mib"]), 1),
             "mean_balloon_mib": round(float(g["mean_balloon_mib"].sum()), 1),
+            # churn: the driver's inflate<->deflate direction changes, and the pages it moved
+            "balloon_reversals": int(g["balloon_reversals"].sum()),
+            "balloon_moved_mib": round(float((g["balloon_inflate"].sum()
+                                              + g["balloon_deflate"].sum()) * PAGE_SIZE / MIB), 1),
             "note": (notes or {}).get(name, ""),
         })
     table = pd.DataFrame(rows).set_index("policy")
@@ -339,7 +347,8 @@ def summary_table(results: dict[str, Results], notes: dict[str, str] | None = No
         "Swap in pages, summed over guests (guest_*) or the host's own (host_*); stall_s and "
         "progress summed over guests; 'static' with an automatic policy in the comparison is the "
         "equal-inflate baseline (same average balloon per guest as that automatic policy; "
-        "static@NAME with several).")
+        "static@NAME with several); balloon_reversals counts the drivers' changes between "
+        "inflating and deflating.")
     return table
 
 

@@ -3,7 +3,7 @@
 Mirrors an operator (or libvirt's ``<currentMemory>``) sizing each balloon at boot with QEMU's
 ``balloon <target>``. Targets are the scenario's ``[[guest]] target`` values, overridden by the
 ``targets`` parameter: one size for every guest, or ``{guest-or-group = size}``. The equal-inflate
-baseline of ``compare`` (design.md §1) uses ``targets`` with one size per guest. The scenario's
+baseline of ``compare`` (autoballoon/results/compare.py) uses ``targets`` with one size per guest. The scenario's
 ``[[schedule]]`` is applied on top by the control loop, under every policy.
 Simplifies: nothing — a static host has no logic; the guest driver does the work.
 """
