@@ -65,6 +65,14 @@ def _check_lists(m, g, where):
     claim(base + np.nonzero(m.pflags[base:base + n] & c.PG_reserved)[0], 40)
     if (owner == -1).any():
         raise InvariantError(f"{where}: {int((owner == -1).sum())} frames are in no state")
+    writeback = (m.pflags[base:base + n] & c.PG_writeback) != 0
+    if (owner[writeback] >= c.NR_LRU_LISTS).any():
+        raise InvariantError(f"{where}: a page under writeback is off the LRU lists")
+    if int(writeback.sum()) != S[L.S_NR_WRITEBACK]:
+        raise InvariantError(f"{where}: {int(writeback.sum())} pages under writeback, "
+                             f"nr_writeback says {S[L.S_NR_WRITEBACK]}")
+    if int(writeback.sum()) > S[L.S_WBQ_LEN]:
+        raise InvariantError(f"{where}: more pages under writeback than queued writes")
 
 
 def _check_mappings(m, g, where):

@@ -35,7 +35,15 @@ S_NAMES = ("clock", "alive", "nr_free", "free_head", "nr_slab", "nr_kernel", "sw
            "callback_ns",
            "reclaimed_slab", "reporting_clock", "rng",
            "wl_cursor", "wl_phase", "wl_pos", "wl_pass", "wl_phase_start",
-           "stats_clock")
+           "stats_clock",
+           # writeback (mm/writeback.py): the queue, the device, pgdat flags, the flusher
+           "wbq_head", "wbq_len", "dev_busy_until", "nr_writeback", "pgdat_flags", "nr_dirty",
+           "flush_clock",
+           # file readahead (struct file_ra_state, one stream per guest) and read-around
+           "ra_start", "ra_size", "ra_async_size", "ra_prev", "ra_async_done", "mmap_miss",
+           # 3.x get_scan_count(): zone_reclaim_stat
+           "recent_scanned_anon", "recent_scanned_file", "recent_rotated_anon",
+           "recent_rotated_file")
 STATE = define(globals(), "S_", S_NAMES)
 NR_STATE = len(S_NAMES)
 # S_ALIVE: the workload runs, has finished, was killed by the guest's OOM killer, or the whole
@@ -47,6 +55,7 @@ VMSTAT_ITEMS = (        # /proc/vmstat, as Linux names them
     "pgfault", "pgmajfault", "pswpin", "pswpout", "pgpgin", "pgpgout",
     "pgscan_kswapd", "pgscan_direct", "pgsteal_kswapd", "pgsteal_direct",
     "pgrefill", "pgactivate", "pgdeactivate", "pgrotated", "allocstall", "pageoutrun",
+    "nr_vmscan_write", "nr_vmscan_immediate_reclaim", "nr_written",
     "kswapd_wake", "oom_kill", "workingset_refault", "workingset_activate",
     "workingset_restore", "slabs_scanned", "pgalloc", "pgfree", "swap_ra", "swap_ra_hit",
     "balloon_inflate", "balloon_deflate")
@@ -55,7 +64,16 @@ DRIVER_COUNTERS = (     # the virtio_balloon driver's own (not in /proc/vmstat)
     "balloon_out_of_puff", "balloon_oom_deflate", "balloon_tell_host", "free_page_reported")
 SIM_COUNTERS = (        # the simulation's accounting
     "stall_ns", "progress", "host_faults", "host_swapin_stalls",
-    "vmpressure_events_low", "vmpressure_events_medium", "vmpressure_events_critical")
+    "vmpressure_events_low", "vmpressure_events_medium", "vmpressure_events_critical",
+    # the workload's stall time by cause; they add up to stall_ns
+    "stall_fault_ns",           # minor faults (exception, zeroing, PTE), write-protect faults
+    "stall_swapin_ns",          # waiting for swap reads (its own page and the readahead batch)
+    "stall_fileread_ns",        # waiting for file reads (read() misses, mmap faults, readahead)
+    "stall_reclaim_ns",         # direct reclaim (allocstall)
+    "stall_balloon_ns",         # the balloon in the task's way: lock waits, deflate round trips
+    "stall_oom_ns",             # allocations that ended in the OOM path (its futile reclaim)
+    "stall_host_ns",            # host faults and host swap-ins (double paging; invisible to PSI)
+    "thrash_ns")                # of swap-in + file reads: refaults of workingset pages (PSI)
 VMSTAT_NAMES = VMSTAT_ITEMS + DRIVER_COUNTERS + SIM_COUNTERS
 VMSTAT = define(globals(), "", VMSTAT_NAMES)
 VMPRESSURE_EVENTS = VMSTAT["vmpressure_events_low"]     # + level
@@ -64,7 +82,7 @@ NR_VMSTAT = len(VMSTAT_NAMES)
 # --- the host H[H_*] -------------------------------------------------------------------------------
 H_BOOT = ("nframes", "total", "wmark_min", "wmark_low", "wmark_high", "swap_total")
 H_STATE = ("nr_free", "swap_used", "kswapd_awake", "kswapd_clock", "clock_hand", "vmp_scanned",
-           "vmp_reclaimed", "nr_events", "host_swapped")
+           "vmp_reclaimed", "nr_events", "host_swapped", "direct_prio")
 HOST_COUNTERS = ("pswpin", "pswpout", "pgfault", "pgscan", "pgsteal", "allocstall",
                  "kswapd_wake", "oom_kill")
 H_NAMES = kernel_params(HostSpec) + H_BOOT + H_STATE + HOST_COUNTERS

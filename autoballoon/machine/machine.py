@@ -18,6 +18,7 @@ from autoballoon.machine.mm.watermark import Watermarks, boot_reserved_pages, wa
 from autoballoon.scenario.settings import kernel_values
 from autoballoon.errors import SpecError
 from autoballoon.scenario.spec import Scenario
+from autoballoon.trace.ops import OP_FILE, OP_FREE, OP_SYSCALL
 from autoballoon.trace.synth import zipf_cdf
 from autoballoon.uapi import PAGE_SHIFT, PAGE_SIZE, STATS_TAGS
 
@@ -117,6 +118,27 @@ class Machine:
             self._trace_offset[p] = (off, off + n)
             off += n
 
+    def _page_kinds(self, m, g, wl) -> None:
+        """The kind of each page of the workload's address space, as its mappings define it
+        before any access (readahead must know a neighbour is a page of the same file): a trace
+        page's kind is its first event's; a phased workload's read phases are read() file
+        pages, the rest anonymous."""
+        vb = int(m.P[g, layout.P_VPAGE_BASE])
+        if wl.kind == "trace":
+            t = self._traces[wl.path]
+            access = t.op < OP_FREE
+            pages, first = np.unique(t.page[access], return_index=True)
+            ops = t.op[access][first]
+            kind = np.full(len(pages), c.V_KIND_SET, np.uint8)
+            kind[(ops & OP_FILE) != 0] |= c.V_FILE
+            kind[((ops & OP_FILE) != 0) & ((ops & OP_SYSCALL) == 0)] |= c.V_MAPPED
+            m.vflags[vb + pages] = kind
+            return
+        for p in wl.phases:
+            lo, hi = vb + p.offset // PAGE_SIZE, vb + (p.offset + p.length) // PAGE_SIZE
+            file = c.V_FILE if p.pattern == "read" else 0
+            m.vflags[lo:hi] = np.where(m.vflags[lo:hi] == 0, c.V_KIND_SET | file, m.vflags[lo:hi])
+
     def _fill_phases(self, m):
         i = cdf = 0
         for g, gs in enumerate(self.scenario.guests):
@@ -184,6 +206,7 @@ class Machine:
         wl = gs.workload
         m.wl_loop[g] = wl.loop
         m.wl_speed[g] = wl.speed
+        self._page_kinds(m, g, wl)
         if wl.kind == "trace":
             m.wl_kind[g] = layout.WL_TRACE
             m.wl_start[g], m.wl_end[g] = self._trace_offset[wl.path]
@@ -211,6 +234,7 @@ class Machine:
         H[layout.H_TOTAL] = H[layout.H_NR_FREE] = mem.managed - mem.kernel
         H[layout.H_WMARK_MIN], H[layout.H_WMARK_LOW], H[layout.H_WMARK_HIGH] = mem.watermarks
         H[layout.H_SWAP_TOTAL] = hs.swap.size // PAGE_SIZE
+        H[layout.H_DIRECT_PRIO] = c.DEF_PRIORITY
         for name, value in kernel_values(hs).items():
             H[layout.HOST[name]] = value
 

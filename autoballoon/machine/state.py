@@ -25,7 +25,7 @@ MachineState = namedtuple("MachineState", [
     # frames (struct page / folio), global pfn
     "pflags", "fref", "lru_next", "lru_prev", "rmap", "balloon_pfns",
     # virtual pages of the workloads, global vpn
-    "pte", "swp", "vflags", "shadow",
+    "pte", "swp", "vflags", "shadow", "dirtied",
     # swap slots, global slot number -> vpn
     "slot_owner",
     # free page reporting, one entry per 2 MiB block of guest frames
@@ -34,8 +34,10 @@ MachineState = namedtuple("MachineState", [
     "P", "S", "V", "lru_head", "lru_tail", "lru_size", "stats",
     # registered shrinkers (kind, nr_deferred) and OOM notifiers, per guest (mm/hooks.py)
     "shrinker_kind", "shrinker_deferred", "oom_notifier_kind",
-    # scan_control and scan targets of direct reclaim (row 0) and kswapd (row 1)
-    "scratch",
+    # struct scan_control of direct reclaim (row 0) and kswapd (row 1)
+    "scan_control",
+    # pages under writeback, per guest a FIFO ring of (pfn, vpn, done) at its frame base
+    "wbq_pfn", "wbq_vpn", "wbq_done",
     # host
     "H", "host_events",
     # workloads: traces (concatenated) and phase programs
@@ -49,8 +51,20 @@ MachineState = namedtuple("MachineState", [
 FRAME = np.dtype([("lru_next", np.int32), ("lru_prev", np.int32), ("rmap", np.int32),
                   ("pflags", np.uint16), ("fref", np.uint8)], align=True)
 VPAGE = np.dtype([("pte", np.int32), ("swp", np.int32), ("shadow", np.int32),
-                  ("vflags", np.uint8)], align=True)
-assert FRAME.itemsize == 16 and VPAGE.itemsize == 16
+                  ("vflags", np.uint8), ("dirtied", np.uint16)], align=True)
+WRITEBACK = np.dtype([("wbq_done", np.int64), ("wbq_pfn", np.int32), ("wbq_vpn", np.int32)])
+assert FRAME.itemsize == 16 and VPAGE.itemsize == 16 and WRITEBACK.itemsize == 16
+
+# struct scan_control (mm/vmscan.c), the fields the model uses; ``nr`` holds get_scan_count's
+# targets per LRU list. One record for direct reclaim, one for kswapd: they never nest.
+SCAN_CONTROL = np.dtype([
+    ("nr_to_reclaim", np.int64), ("priority", np.int64), ("may_swap", np.int64),
+    ("is_kswapd", np.int64), ("nr_scanned", np.int64), ("nr_reclaimed", np.int64),
+    ("cost_ns", np.int64), ("callback_ns", np.int64),
+    # sc->nr: what shrink_folio_list met, for shrink_node's writeback throttling
+    ("nr_taken", np.int64), ("nr_file_taken", np.int64), ("nr_writeback", np.int64),
+    ("nr_immediate", np.int64), ("nr_unqueued_dirty", np.int64),
+    ("nr", np.int64, (NR_LRU_LISTS,))])
 
 
 def _align(n: int, a: int) -> int:
@@ -82,12 +96,14 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
     P[:, c.P_NBLOCKS] = [(n + BLOCK_PAGES - 1) // BLOCK_PAGES for n in nframes]
     frames = np.zeros(NF, FRAME)
     vpages = np.zeros(NV, VPAGE)
+    writeback = np.zeros(NF, WRITEBACK)
     for field in ("lru_next", "lru_prev", "rmap"):
         frames[field] = -1
     for field in ("pte", "swp", "shadow"):
         vpages[field] = -1
     return MachineState(
         **{f: frames[f] for f in FRAME.names}, **{f: vpages[f] for f in VPAGE.names},
+        **{f: writeback[f] for f in WRITEBACK.names},
         balloon_pfns=np.full(NF, -1, np.int32),
         slot_owner=np.full(NS, -1, np.int32),
         blk_nfree=np.zeros(NF // BLOCK_PAGES, np.int32),
@@ -100,7 +116,7 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
         shrinker_kind=np.full((G, MAX_SHRINKERS), -1, np.int64),
         shrinker_deferred=np.zeros((G, MAX_SHRINKERS), np.int64),
         oom_notifier_kind=np.full((G, MAX_OOM_NOTIFIERS), -1, np.int64),
-        scratch=np.zeros((2, 16), np.int64),
+        scan_control=np.zeros(2, SCAN_CONTROL).view(np.recarray),
         H=np.zeros(NR_HOST, np.int64), host_events=np.zeros(HOST_EVENTS_MAX, np.int8),
         wl_kind=np.zeros(G, np.int64), wl_loop=np.zeros(G, np.int64),
         wl_speed=np.ones(G, np.float64),
@@ -118,7 +134,7 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
 def bytes_per_page(m: MachineState) -> float:
     """Model state per simulated page (frames + virtual pages + swap slots), in bytes,
     counting whole records (padding included)."""
-    records = (m.pflags.base, m.pte.base, m.balloon_pfns, m.slot_owner)
+    records = (m.pflags.base, m.pte.base, m.wbq_pfn.base, m.balloon_pfns, m.slot_owner)
     return sum(a.nbytes for a in records) / max(1, len(m.pte))
 
 

@@ -80,7 +80,9 @@ class SwapSpec:
         param="swap_read_ns", doc="per read request (a swap-in), SSD-class by default")
     write_latency_ns: int = duration(
         "write_latency", 20_000, valid=lambda v: v >= 0, expected="a duration >= 0",
-        param="swap_write_ns", doc="per write request, paid by the reclaimer")
+        param="swap_write_ns",
+        doc="per write request: its completion comes this long after its transfer (reclaim "
+            "does not wait for it)")
     bandwidth: int = setting(
         "bandwidth", parse_rate, 500 * MIB, valid=lambda v: v > 0,
         expected="a rate > 0 bytes/s", param="swap_ns_per_page", encode=ns_per_page,

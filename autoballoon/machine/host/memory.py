@@ -12,12 +12,16 @@ Simplifications (documented choices):
   standing in for the host's anon LRU of the QEMU processes; frames the guest has freed but the
   host still backs look cold and are swapped first, as on a real host;
 - host kswapd runs concurrently at ``kswapd_scan_ns`` per scanned frame plus swap write time;
-  the host's vmpressure levels come from its reclaim efficiency, critical when a pass fails;
+  the host's vmpressure levels come from its reclaim efficiency (kswapd's passes count, as in
+  Linux), and critical once direct reclaim has fallen to priority 3 (vmpressure_prio); a
+  listener needs cgroup v1's memory.pressure_level on a real host;
+- host swap-out is synchronous (the host is not given the guest's writeback lifecycle), so its
+  reclaim efficiency is higher than a real host's;
 - host memory other than guest RAM (QEMU, host kernel) is left out of ``memory``.
 """
 from autoballoon.machine.jit import clear_bits, kernel
 from autoballoon.machine.layout import (
-    ALIVE_VM_KILLED, H_ALLOCSTALL, H_CLOCK_HAND, H_FAULT_NS, H_HOST_SWAPPED, H_KSWAPD_AWAKE,
+    ALIVE_VM_KILLED, H_ALLOCSTALL, H_CLOCK_HAND, H_DIRECT_PRIO, H_FAULT_NS, H_HOST_SWAPPED, H_KSWAPD_AWAKE,
     H_KSWAPD_CLOCK, H_KSWAPD_SCAN_NS, H_KSWAPD_WAKE, H_NFRAMES, H_NR_FREE, H_OOM_KILL, H_PGFAULT,
     H_PGSCAN, H_PGSTEAL, H_PSWPIN, H_PSWPOUT, H_SWAP_NS_PER_PAGE, H_SWAP_READ_NS, H_SWAP_TOTAL,
     H_SWAP_USED, H_SWAP_WRITE_NS, H_WMARK_HIGH, H_WMARK_LOW, H_WMARK_MIN, HOST_FAULTS,
@@ -28,11 +32,12 @@ from autoballoon.machine.mm.constants import (
 
 
 @kernel
-def host_shrink(m, nr_to_reclaim):
+def host_shrink(m, nr_to_reclaim, prio):
     """One host reclaim pass: CLOCK over backed frames until nr_to_reclaim are swapped out.
 
     Returns (reclaimed, cost_ns). Gives up after two sweeps' worth of scanning or when host
-    swap is full.
+    swap is full. Reports the pass to the host's vmpressure (a direct reclaimer at priority <= 3
+    reports a critical window, as vmpressure_prio(); kswapd never does: pass DEF_PRIORITY).
     """
     n = m.H[H_NFRAMES]
     hand = m.H[H_CLOCK_HAND]
@@ -61,7 +66,6 @@ def host_shrink(m, nr_to_reclaim):
     m.H[H_PGSCAN] += scanned
     m.H[H_PGSTEAL] += reclaimed
     m.H[H_PSWPOUT] += reclaimed
-    prio = DEF_PRIORITY if reclaimed > 0 else 0
     vmp.host_vmpressure(m, scanned, reclaimed, prio)
     cost = scanned * m.H[H_KSWAPD_SCAN_NS]
     if reclaimed:
@@ -77,7 +81,7 @@ def host_kswapd(m, now):
             m.H[H_KSWAPD_AWAKE] = 0
             break
         target = max(m.H[H_WMARK_HIGH] - m.H[H_NR_FREE], SWAP_CLUSTER_MAX)
-        reclaimed, cost = host_shrink(m, target)
+        reclaimed, cost = host_shrink(m, target, DEF_PRIORITY)
         m.H[H_KSWAPD_CLOCK] += max(cost, m.H[H_KSWAPD_SCAN_NS])
         if reclaimed == 0:
             m.H[H_KSWAPD_AWAKE] = 0
@@ -104,8 +108,14 @@ def host_alloc_page(m, g, now):
         wakeup_host_kswapd(m, now)
         host_kswapd(m, now + 1)      # its first pass starts at the wake-up instant
     if m.H[H_NR_FREE] <= m.H[H_WMARK_MIN]:
+        # direct reclaim: each call that falls short of its target stands for one more step of
+        # do_try_to_free_pages()'s priority loop; one that reaches it starts over
         m.H[H_ALLOCSTALL] += 1
-        reclaimed, cost = host_shrink(m, SWAP_CLUSTER_MAX)
+        reclaimed, cost = host_shrink(m, SWAP_CLUSTER_MAX, m.H[H_DIRECT_PRIO])
+        if reclaimed >= SWAP_CLUSTER_MAX:
+            m.H[H_DIRECT_PRIO] = DEF_PRIORITY
+        elif m.H[H_DIRECT_PRIO] > 0:
+            m.H[H_DIRECT_PRIO] -= 1
         stall += cost
     if m.H[H_NR_FREE] <= 0:
         host_oom_kill(m, g)

@@ -7,13 +7,14 @@ per-pageblock count of free frames tells when a whole 2 MiB block is free, which
 free page reporting (mm/page_reporting.c, order >= pageblock_order) needs.
 """
 from autoballoon.machine.jit import kernel
-from autoballoon.machine.layout import PGALLOC, PGFREE, S_FREE_HEAD, S_NR_FREE, S_REPORTING_CLOCK
+from autoballoon.machine.layout import (
+    PGALLOC, PGFREE, S_FREE_HEAD, S_NR_FREE, S_NR_WRITEBACK, S_REPORTING_CLOCK)
 from autoballoon.machine.mm.constants import (
-    BLOCK_PAGES, F_DIRTY, F_HYOUNG, F_UNMAPPED, F_YOUNG, PAGE_REPORTING_DELAY_NS, PAGEBLOCK_ORDER,
-    PG_free)
+    BLOCK_PAGES, F_DIRTY, F_HYOUNG, F_UNMAPPED, F_WPROTECT, F_YOUNG, PAGE_REPORTING_DELAY_NS, PAGEBLOCK_ORDER,
+    PG_free, PG_writeback)
 
 # What a freed frame forgets; host backing (F_PRESENT/F_HSWAPPED) stays: the host cannot tell.
-KEEP_ON_FREE = 0xFF & ~(F_YOUNG | F_HYOUNG | F_DIRTY | F_UNMAPPED)
+KEEP_ON_FREE = 0xFF & ~(F_YOUNG | F_HYOUNG | F_DIRTY | F_UNMAPPED | F_WPROTECT)
 
 
 @kernel
@@ -37,7 +38,11 @@ def rmqueue(m, g, now):
 
 @kernel
 def free_frame(m, g, pfn, now):
-    """free_unref_page(): return a frame (off every list, unmapped) to guest g's pool."""
+    """free_unref_page(): return a frame (off every list, unmapped) to guest g's pool. (A page
+    freed while its write is in flight — its process exited — stops counting as under
+    writeback now; mm/writeback.py skips its queue entry.)"""
+    if m.pflags[pfn] & PG_writeback:
+        m.S[g, S_NR_WRITEBACK] -= 1
     m.pflags[pfn] = PG_free
     m.rmap[pfn] = -1
     m.fref[pfn] &= KEEP_ON_FREE

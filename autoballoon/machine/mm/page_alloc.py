@@ -15,13 +15,16 @@ making progress, and the simulation goes on.
 from autoballoon.machine.jit import kernel, kernel_inline
 from autoballoon.machine.layout import (
     ALIVE_KILLED, ALIVE_RUNNING, OOM_KILL, P_NVPAGES, P_VPAGE_BASE, P_WMARK_LOW, P_WMARK_MIN,
-    S_ALIVE, S_CALLBACK_NS, S_NR_FREE)
+    S_ALIVE, S_CALLBACK_NS, S_NR_FREE, STALL_BALLOON_NS, STALL_OOM_NS, STALL_RECLAIM_NS)
 from autoballoon.machine.mm import buddy, hooks, unmap, vmscan
 from autoballoon.machine.mm.constants import (
     MAX_OOM_NOTIFIERS, MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, V_FILE)
 
 GFP_HIGHUSER_MOVABLE = 0
 __GFP_NORETRY = 1
+# Not a gfp bit: the allocating task is the workload (Linux knows ``current``), so its stall is
+# counted by cause (the balloon's own allocations are not).
+CHARGE_WORKLOAD = 2
 
 
 @kernel
@@ -69,28 +72,44 @@ def alloc_pages(m, g, gfp, now):
 
 @kernel
 def alloc_pages_slowpath(m, g, gfp, now):
-    """__alloc_pages_slowpath(): wake kswapd, retry at min, direct reclaim, OOM."""
+    """__alloc_pages_slowpath(): wake kswapd, retry at min, direct reclaim, OOM. Returns (pfn
+    or -1, stall). With CHARGE_WORKLOAD the stall is also counted by cause: direct reclaim, the
+    balloon (its lock and round trips, from the shrinker or the OOM notifier), or OOM (all the
+    reclaim of an allocation that ended in the OOM path)."""
     vmscan.wakeup_kswapd(m, g, now)
     vmscan.kswapd(m, g, now + 1)     # its first pass starts at the wake-up instant
-    stall = 0
+    reclaim = 0
+    balloon = 0
     no_progress = 0
+    oom = False
+    pfn = -1
     while True:
         if m.S[g, S_NR_FREE] > m.P[g, P_WMARK_MIN]:
-            return buddy.rmqueue(m, g, now), stall
-        reclaimed, cost = vmscan.try_to_free_pages(m, g, SWAP_CLUSTER_MAX, 1, now + stall)
-        stall += cost
+            pfn = buddy.rmqueue(m, g, now)
+            break
+        reclaimed, cost, waited = vmscan.try_to_free_pages(m, g, SWAP_CLUSTER_MAX, 1,
+                                                           now + reclaim + balloon)
+        reclaim += cost
+        balloon += waited
         if m.S[g, S_NR_FREE] > m.P[g, P_WMARK_MIN]:
-            return buddy.rmqueue(m, g, now), stall
+            pfn = buddy.rmqueue(m, g, now)
+            break
         if gfp & __GFP_NORETRY:
-            return -1, stall
+            break
         no_progress = 0 if reclaimed > 0 else no_progress + 1
         if no_progress > MAX_RECLAIM_RETRIES:
-            oom = out_of_memory(m, g, now + stall)
-            stall += m.S[g, S_CALLBACK_NS]          # what the OOM notifiers cost this task
+            oom = True
+            freed = out_of_memory(m, g, now + reclaim + balloon)
+            balloon += m.S[g, S_CALLBACK_NS]        # what the OOM notifiers cost this task
             m.S[g, S_CALLBACK_NS] = 0
-            if not oom:
+            if not freed:
                 # nothing left to kill: dip into the reserve below min rather than deadlock
-                return buddy.rmqueue(m, g, now), stall
+                pfn = buddy.rmqueue(m, g, now)
+                break
             if m.S[g, S_ALIVE] == ALIVE_KILLED:
-                return -1, stall
+                break
             no_progress = 0
+    if gfp & CHARGE_WORKLOAD:
+        m.V[g, STALL_OOM_NS if oom else STALL_RECLAIM_NS] += reclaim
+        m.V[g, STALL_BALLOON_NS] += balloon
+    return pfn, reclaim + balloon

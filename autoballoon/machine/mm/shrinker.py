@@ -12,7 +12,7 @@ from autoballoon.machine.jit import kernel
 from autoballoon.machine.layout import P_KERNEL_OLD, SLABS_SCANNED
 from autoballoon.machine.mm import hooks, lru, swap
 from autoballoon.machine.mm.constants import (
-    DEFAULT_SEEKS, MAX_SHRINKERS, SHRINK_BATCH, SHRINK_EMPTY, SHRINK_STOP)
+    DEFAULT_SEEKS, MAX_SHRINKERS, SHRINK_BATCH, SHRINK_EMPTY, SHRINK_STOP, SWAP_CLUSTER_MAX)
 
 
 @kernel
@@ -93,7 +93,9 @@ def shrink_slab(m, g, priority, nr_scanned, now):
         if m.shrinker_kind[g, i] < 0:
             break
         if old:
-            freed += shrink_slab_old(m, g, i, nr_scanned, zone_reclaimable_pages(m, g), now)
+            # 3.x: "if (nr_pages_scanned == 0) nr_pages_scanned = SWAP_CLUSTER_MAX;"
+            freed += shrink_slab_old(m, g, i, nr_scanned or SWAP_CLUSTER_MAX,
+                                     zone_reclaimable_pages(m, g), now)
         else:
             freed += do_shrink_slab(m, g, i, priority, now)
     return freed

@@ -3,14 +3,16 @@
 Mirrors mm/swapfile.c (``get_swap_pages`` / ``scan_swap_map_slots``: next-fit from a cursor, so
 pages evicted together get neighbouring slots), ``swap_free``, and mm/swap_state.c
 (``__swapin_nr_pages``: the readahead window grows with readahead hits and collapses to one page
-on random access; ``swap_cluster_readahead`` reads the aligned window around the faulting slot).
+on random access; ``swap_cluster_readahead`` reads the aligned window around the faulting slot:
+a virtio-blk swap disk is rotational, so Linux uses cluster, not VMA, readahead).
 
 Simplifications: one swap device per guest; no per-cpu clusters or discard; I/O is modelled as
 a per-request latency plus a per-page transfer time (bandwidth), charged to whoever waits for it.
 """
 from autoballoon.machine.jit import kernel
 from autoballoon.machine.layout import (
-    P_NSLOTS, P_SWAP_BASE, P_SWAP_NS_PER_PAGE, P_SWAP_READ_NS, P_SWAP_WRITE_NS, S_RA_HITS,
+    P_KERNEL_OLD,
+    P_NSLOTS, P_SWAP_BASE, P_SWAP_NS_PER_PAGE, P_SWAP_READ_NS, S_RA_HITS,
     S_RA_PREV_OFFSET, S_RA_PREV_WIN, S_SWAP_CURSOR, S_SWAP_USED)
 from autoballoon.machine.mm.constants import PAGE_CLUSTER
 
@@ -63,15 +65,14 @@ def swap_read_ns(m, g, npages):
 
 
 @kernel
-def swap_write_ns(m, g, npages):
-    """Time the reclaimer waits to write npages (latency per request + bandwidth)."""
-    return m.P[g, P_SWAP_WRITE_NS] + npages * m.P[g, P_SWAP_NS_PER_PAGE]
-
-
-@kernel
 def swapin_nr_pages(m, g, offset):
-    """__swapin_nr_pages(): readahead window in pages for a swap-in at slot ``offset``."""
+    """swapin_nr_pages() / __swapin_nr_pages(): readahead window in pages for a swap-in at slot
+    ``offset``: grows with the readahead hits since the last swap-in, collapses to one page on a
+    non-adjacent offset without hits, shrinks at most by half. ``prev_offset`` moves only when
+    there were no hits. 3.x always reads the whole aligned cluster of 1 << page_cluster slots."""
     max_pages = 1 << PAGE_CLUSTER
+    if m.P[g, P_KERNEL_OLD]:
+        return max_pages
     hits = m.S[g, S_RA_HITS]
     m.S[g, S_RA_HITS] = 0
     prev_offset = m.S[g, S_RA_PREV_OFFSET]
@@ -89,6 +90,7 @@ def swapin_nr_pages(m, g, offset):
     last_ra = m.S[g, S_RA_PREV_WIN] // 2
     if pages < last_ra:
         pages = last_ra
+    if hits == 0:
+        m.S[g, S_RA_PREV_OFFSET] = offset
     m.S[g, S_RA_PREV_WIN] = pages
-    m.S[g, S_RA_PREV_OFFSET] = offset
     return pages

@@ -4,10 +4,13 @@ Mirrors mm/workingset.c (``workingset_eviction`` stores the lruvec's ``nonreside
 evicted page's shadow entry; ``workingset_refault`` activates a refaulting page whose refault
 distance fits in the workingset) and ``lru_note_cost`` of mm/swap.c (6.1 form: cost = pages;
 costs halve when they exceed a quarter of the LRU). Shadow entries live in a per-virtual-page
-array; like the kernel's they keep a masked age (EVICTION_MASK) and the PG_workingset bit.
+array; like the kernel's they keep a masked age (EVICTION_MASK) and the PG_workingset bit. The
+3.x kernels had none of this (workingset.c arrived in 3.15): in 3.7 mode no shadow is left and
+nothing is activated on refault; their scan balance has its own bookkeeping (mm/vmscan.py).
 """
 from autoballoon.machine.jit import kernel
 from autoballoon.machine.layout import (
+    P_KERNEL_OLD,
     S_ANON_COST, S_FILE_COST, S_NONRESIDENT_AGE, WORKINGSET_ACTIVATE, WORKINGSET_REFAULT,
     WORKINGSET_RESTORE)
 from autoballoon.machine.mm import lru, swap
@@ -24,7 +27,10 @@ def workingset_age_nonresident(m, g, nr):
 
 @kernel
 def workingset_eviction(m, g, pfn, vpn):
-    """Leave a shadow entry for vpn: the eviction clock and whether the page was active."""
+    """Leave a shadow entry for vpn: the eviction clock and whether the page was active
+    (Linux >= 3.15; 3.x leaves none)."""
+    if m.P[g, P_KERNEL_OLD]:
+        return
     workingset_age_nonresident(m, g, 1)
     ws = 1 if m.pflags[pfn] & PG_workingset else 0
     m.shadow[vpn] = ((m.S[g, S_NONRESIDENT_AGE] & EVICTION_MASK) << 1) | ws

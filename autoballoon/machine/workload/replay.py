@@ -16,7 +16,7 @@ from autoballoon.machine.layout import (
     STALL_NS, WL_TRACE)
 from autoballoon.machine.mm import memory, unmap
 from autoballoon.machine.mm.constants import (
-    F_DIRTY, F_HIT_MASK, F_HYOUNG, F_PRESENT, F_YOUNG, V_FILE)
+    F_DIRTY, F_HIT_MASK, F_HYOUNG, F_PRESENT, F_WPROTECT, F_YOUNG, V_FILE)
 from autoballoon.machine.workload.phases import phase_event
 from autoballoon.trace.ops import OP_EXIT, OP_FREE, OP_SYSCALL, OP_WRITE
 
@@ -47,6 +47,13 @@ def access_bits(f, op):
 
 
 @kernel
+def is_hit(f, op):
+    """The fast path's test: the page is host-backed and mapped (not only in the swap cache)
+    and, for a write, not mapped read-only."""
+    return (f & (F_HIT_MASK | ((op & OP_WRITE) * F_WPROTECT))) == F_PRESENT
+
+
+@kernel
 def next_event(m, g, clock):
     """The workload's next event: (page, op, gap_ns), or page -1 when it has ended."""
     if m.wl_kind[g] != WL_TRACE:
@@ -66,7 +73,8 @@ def next_event(m, g, clock):
 @kernel
 def replay_hits(pte, fref, tr_page, tr_op, tr_gap, i, end, clock, until, base):
     """The fast path over a recorded stream: consume events while they hit resident, mapped,
-    host-backed pages (only the accessed/dirty bits change). Returns (i, clock, hits) at the
+    host-backed pages (only the accessed/dirty bits change; a write to a page mapped read-only
+    faults). Returns (i, clock, hits) at the
     first event that needs the slow path, at ``end`` or at ``until``.
 
     Kept free of calls and of the state tuple so that it compiles to a tight loop. The page
@@ -87,7 +95,7 @@ def replay_hits(pte, fref, tr_page, tr_op, tr_gap, i, end, clock, until, base):
         if pfn < 0:
             break
         f = fref[pfn]
-        if (f & F_HIT_MASK) != F_PRESENT:
+        if not is_hit(f, op):
             break
         fref[pfn] = access_bits(f, op)
         clock += tr_gap[i]
@@ -132,7 +140,7 @@ def run_guest(m, g, until):
         pfn = m.pte[vpn]
         if pfn >= 0 and not (op & OP_SYSCALL):
             f = m.fref[pfn]
-            if (f & F_HIT_MASK) == F_PRESENT:
+            if is_hit(f, op):
                 m.fref[pfn] = access_bits(f, op)
                 progress += 1
                 continue
