@@ -343,6 +343,47 @@ def test_record_real_program():
     assert 0.3e9 < t.duration_ns < 5e9
 
 
+def test_census_summary_tree_pid_reuse_and_orphans():
+    """Exit records (time, tid, tgid, ppid, comm, elapsed us, rss KiB, rchar, wchar, read
+    calls, faults) in exit order. Recorder 10, root 20; pid 30 is used twice: first by a child
+    of an unrelated process 5, later by the root's child (a short-lived sh, whose child 31 exits
+    first); 40 is an orphan re-parented to the recorder; 50 is the recorder's own other child;
+    60 a thread of 21."""
+    from autoballoon.trace.record import census_summary
+    ms = 1_000_000
+    recs = [(100 * ms, 30, 30, 5, "other", 1000, 400, 0, 0, 0, 9),
+            (200 * ms, 31, 31, 30, "cc1", 2000, 8000, 4096, 0, 1, 500),
+            (201 * ms, 30, 30, 20, "sh", 5000, 800, 0, 0, 0, 50),
+            (300 * ms, 60, 21, 20, "make", 100000, 0, 0, 0, 0, 0),
+            (301 * ms, 21, 21, 20, "make", 150000, 2000, 10, 0, 1, 90),
+            (400 * ms, 40, 40, 10, "sleep", 300000, 1000, 0, 0, 0, 10),
+            (450 * ms, 50, 50, 10, "tracker", 400000, 1000, 0, 0, 0, 10),
+            (500 * ms, 20, 20, 10, "make", 500000, 3000, 0, 0, 0, 100)]
+    seen = {20: [50 * ms, 450 * ms], 21: [250 * ms], 40: [150 * ms], 30: [60 * ms]}
+    d = census_summary(recs, seen, root=20, recorder=10, others={50})
+    assert d["processes_exited"] == 5 and d["threads_exited"] == 1     # 31, 30(sh), 21, 40, 20
+    assert d["processes_missed"] == 2 and d["processes_seen"] == 3     # 31 and sh 30 (the pid 30
+    assert d["missed_by_command"] == {"cc1": 1, "sh": 1}               # seen at 60 ms was other)
+    assert d["missed_rss_pages_max"] == 2000 and d["missed_rss_pages_sum"] == 2200
+    assert d["missed_read_bytes"] == 4096 and d["read_bytes_all"] == 4106
+    assert d["missed_elapsed_ms_max"] == 5.0 and d["missed_faults_sum"] == 550
+
+
+def test_record_counts_processes_it_missed():
+    """Five 1 ms processes under a 200 ms interval: the census (taskstats, root only) sees them
+    exit, the sampling never does."""
+    from autoballoon.trace import record
+    t, _ = record(["sh", "-c", "for i in 1 2 3 4 5; do /bin/true; done; sleep 0.3"],
+                  interval_ns=200_000_000)
+    assert t.meta["pids_sampled"] >= 1
+    blind = t.meta["blind_spots"]
+    if isinstance(blind, str):
+        pytest.skip(f"no exit census here: {blind}")
+    assert blind["missed_by_command"].get("true") == 5
+    assert blind["processes_exited"] == blind["processes_seen"] + blind["processes_missed"]
+    assert blind["processes_seen"] >= 1 and blind["census_overruns"] == 0
+
+
 def test_record_needs_a_command():
     from autoballoon.trace import record
     with pytest.raises(TraceError, match="expected a command"):
