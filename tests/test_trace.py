@@ -384,6 +384,49 @@ def test_record_counts_processes_it_missed():
     assert blind["processes_seen"] >= 1 and blind["census_overruns"] == 0
 
 
+def test_file_read_trace_parse_pairs_batches_with_read_returns():
+    from autoballoon.trace.record import FileReadTrace
+    lines = [
+        b"  head-15165   [000] .....  7452.615400: mm_filemap_get_pages: dev=254:0 ino=3f922 ofs=0-4095",
+        b"  head-15165   [000] .....  7452.615774: sched_process_exec: filename=/usr/bin/head pid=15165",
+        b"  head-15165   [000] .....  7452.621130: mm_filemap_get_pages: dev=254:0 ino=20d2f1 ofs=0-8191",
+        b"  cc1-15170    [001] .....  7452.621131: mm_filemap_get_pages: dev=254:0 ino=a ofs=0-1048575",
+        b"  head-15165   [000] .....  7452.621133: sys_read -> 0x1388",
+        b"  cc1-15170    [001] .....  7452.621140: mm_filemap_get_pages: dev=254:0 ino=a ofs=126976-1048575",
+        b"  cc1-15170    [001] .....  7452.621150: sys_read -> 0x20000",
+        b"  check-local-exp-99 [000] .....  7452.700000: sys_read -> 0x10",
+        b"  dd-7         [000] .....  7452.800000: mm_filemap_get_pages: dev=8:1 ino=ff ofs=40960-81919",
+        b"  dd-7         [000] .....  7452.900000: sys_pread64 -> 0x9c40",
+        b"  sh-8         [000] .....  7453.000000: mm_filemap_get_pages: dev=8:1 ino=ee ofs=0-131071",
+    ]
+    reads = FileReadTrace.parse(lines)
+    ns = 7452 * 10**9
+    assert reads == [
+        (ns + 615400000, (254, 0), 0x3f922, 0, 0, False, 0),    # exec's header read: as asked
+        (ns + 621133000, (254, 0), 0x20d2f1, 0, 1, True, 5000),  # 5000 bytes: pages 0-1
+        (ns + 621150000, (254, 0), 0xa, 0, 31, True, 131072),    # two batches, 32 pages
+        (ns + 900000000, (8, 1), 0xff, 10, 19, True, 40000),     # pread of 40000 bytes at 40960
+        (7453 * 10**9, (8, 1), 0xee, 0, 31, False, 0)]           # never returned: as asked
+
+
+def test_record_trace_reads_sees_short_lived_readers(tmp_path):
+    """Twenty 1 ms cat processes read a 40 KiB file: the sampling never sees them, tracefs
+    reads do (root with tracefs only)."""
+    from autoballoon.trace import record
+    data = tmp_path / "data.bin"
+    data.write_bytes(os.urandom(40960))
+    cmd = f"for i in $(seq 20); do cat {data} > /dev/null; done; sleep 0.3"
+    try:
+        t, _ = record(["sh", "-c", cmd], interval_ns=200_000_000, trace_reads=True)
+    except TraceError as e:
+        pytest.skip(str(e))
+    reads = t.meta["file_reads"]
+    assert reads["events_lost"] == 0 and reads["bytes"] >= 20 * 40960
+    file_pages = np.unique(t.page[(t.op & OP_SYSCALL) != 0])
+    assert len(file_pages) >= 10                  # the file's 10 pages (and cat's libraries)
+    assert not any(d.startswith("autoballoon-") for d in os.listdir("/sys/kernel/tracing/instances"))
+
+
 def test_record_needs_a_command():
     from autoballoon.trace import record
     with pytest.raises(TraceError, match="expected a command"):
