@@ -283,7 +283,8 @@ class FileReadTrace:
     starts on a page boundary, else one page short at most). Batches outside a read syscall
     (exec reading the binary's header, splice, sendfile) count their requested range. Only the
     tree: the instance's ``set_event_pid`` holds the recorder with ``event-fork`` (children
-    are added as they fork) and every event is filtered ``common_pid != recorder``. A thread
+    are added as they fork) and every event is filtered ``common_pid != `` each of the
+    recorder's threads. A thread
     copies the instance's ``trace_pipe`` to a temporary file; events the kernel drops (buffer
     overrun) are counted in the metadata."""
 
@@ -307,19 +308,27 @@ class FileReadTrace:
             self._set("trace_clock", "mono")          # = time.monotonic_ns()
             self._set("buffer_size_kb", "16384")
             self._set("options/event-fork", "1")
+            self.pipe = os.open(f"{self.dir}/trace_pipe", os.O_RDONLY | os.O_NONBLOCK)
+            # the copying thread exists before set_event_pid, so event-fork does not add it;
+            # the recorder's threads are filtered out anyway (reading trace_pipe is a read)
+            self.thread.start()
+            mine = " && ".join(f"common_pid != {tid}" for tid in (self.pid, self.thread.native_id))
             events = ["filemap/mm_filemap_get_pages", "sched/sched_process_exec",
                       *(f"syscalls/{e}" for e in READ_EXITS)]
             for e in events:
-                ret = " && ret > 0" if e.startswith("syscalls/") else ""
-                self._set(f"events/{e}/filter", f"common_pid != {self.pid}{ret}")
+                # a 1-byte read is a shell's `read` on a pipe, byte by byte (a 1-byte file read
+                # still shows as its page batch)
+                ret = " && ret > 1" if e.startswith("syscalls/") else ""
+                self._set(f"events/{e}/filter", mine + ret)
                 self._set(f"events/{e}/enable", "1")
             self._set("set_event_pid", str(self.pid))
-            self.pipe = os.open(f"{self.dir}/trace_pipe", os.O_RDONLY | os.O_NONBLOCK)
+            self._set("tracing_on", "1")
         except OSError as e:
+            self.stopping = True
+            if self.thread.is_alive():
+                self.thread.join()
             self._remove()
             raise TraceError(f"record: cannot set up tracefs instance {self.dir} ({e})") from None
-        self.thread.start()
-        self._set("tracing_on", "1")
         return self
 
     def _set(self, name: str, value: str) -> None:
@@ -388,13 +397,19 @@ class FileReadTrace:
         if not rounds or not reads:
             return stats
         ends = np.array([end for _, end in rounds], np.int64)
-        for t, dev, ino, first, last, _, _ in reads:
-            i = min(int(np.searchsorted(ends, t)), len(rounds) - 1)
-            fid = rec.file_id(dev, ino)
-            offs = np.arange(first, last + 1, dtype=np.int64)
-            pages = rec.number(FILE_KEY | (np.int64(fid) << 36) | offs, np.ones(len(offs), bool))
-            rounds[i][0].pages.append(pages)
-            rounds[i][0].ops.append(np.full(len(pages), OP_FILE | OP_SYSCALL, np.uint8))
+        when = np.minimum(np.searchsorted(ends, [r[0] for r in reads]), len(rounds) - 1)
+        fid = np.array([rec.file_id(r[1], r[2]) for r in reads], np.int64)
+        first = np.array([r[3] for r in reads], np.int64)
+        n = np.array([r[4] - r[3] + 1 for r in reads], np.int64)
+        start = np.repeat(np.cumsum(n) - n, n)
+        keys = FILE_KEY | (np.repeat(fid, n) << 36) | (np.repeat(first, n)
+                                                         + np.arange(n.sum()) - start)
+        pages = rec.number(keys, np.ones(len(keys), bool))      # numbered in time order
+        rnd = np.repeat(when, n)                  # non-decreasing: reads are in time order
+        cuts = np.flatnonzero(np.diff(rnd)) + 1
+        for i, mine in zip(rnd[np.r_[0, cuts]].tolist(), np.split(pages, cuts)):
+            rounds[i][0].pages.append(mine)
+            rounds[i][0].ops.append(np.full(len(mine), OP_FILE | OP_SYSCALL, np.uint8))
         return stats
 
     @staticmethod
@@ -842,6 +857,7 @@ def record(command: list[str], interval_ns: int = 200_000_000, trace_reads: bool
     # our own other children (a pool worker, a resource tracker) are not part of the recording
     others = set(descendants(os.getpid()))
     rec = Recorder()
+    census = ExitCensus.start()                   # its thread before tracefs follows forks
     reads = None
     if trace_reads or trace_reads is None:
         try:
@@ -850,7 +866,6 @@ def record(command: list[str], interval_ns: int = 200_000_000, trace_reads: bool
             if trace_reads:
                 raise
     rec.fd_reads = reads is None
-    census = ExitCensus.start()
     rounds: list[tuple[Interval, int]] = []       # (what the round saw, when it ended)
     t0 = time.monotonic_ns()
     try:
@@ -921,6 +936,7 @@ def record(command: list[str], interval_ns: int = 200_000_000, trace_reads: bool
             "licence": "recorded by the autoballoon project; no restrictions",
             "interval_achieved_ns": (last - t0) // len(rounds),
             "sampling_busy": round(busy / max(last - t0, 1), 3),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
             "pids_sampled": len(rec.seen),
             "file_reads": read_stats or "fd positions (read() of fds open across a sample)",
             "fd_read_bytes": rec.fd_bytes[0], "fd_write_bytes": rec.fd_bytes[1],
