@@ -344,29 +344,36 @@ def test_record_real_program():
 
 
 def test_census_summary_tree_pid_reuse_and_orphans():
-    """Exit records (time, tid, tgid, ppid, comm, elapsed us, rss KiB, rchar, wchar, read
-    calls, faults) in exit order. Recorder 10, root 20; pid 30 is used twice: first by a child
-    of an unrelated process 5, later by the root's child (a short-lived sh, whose child 31 exits
-    first); 40 is an orphan re-parented to the recorder; 50 is the recorder's own other child;
-    60 a thread of 21."""
+    """Exit records (receipt time, tid, tgid, ppid, comm, elapsed us, rss KiB, rchar, wchar,
+    read calls, faults) in exit order. Recorder 10, root 20, recording from 40 s. Pid 30 is
+    used twice: by a child of an unrelated process 5, minutes later by the root's child (a sh,
+    whose child 31 exits first). 40 is an orphan re-parented to the recorder, 50 the recorder's
+    own other child, 60 a thread of 21, 70 a child of the recorder from before the recording.
+    A runner 90 and its bash 91, unrelated, killed together (the parent's record comes first);
+    pid 90 is later reused by the root's child mkdir."""
     from autoballoon.trace.record import census_summary
-    ms = 1_000_000
-    recs = [(100 * ms, 30, 30, 5, "other", 1000, 400, 0, 0, 0, 9),
-            (200 * ms, 31, 31, 30, "cc1", 2000, 8000, 4096, 0, 1, 500),
-            (201 * ms, 30, 30, 20, "sh", 5000, 800, 0, 0, 0, 50),
-            (300 * ms, 60, 21, 20, "make", 100000, 0, 0, 0, 0, 0),
-            (301 * ms, 21, 21, 20, "make", 150000, 2000, 10, 0, 1, 90),
-            (400 * ms, 40, 40, 10, "sleep", 300000, 1000, 0, 0, 0, 10),
-            (450 * ms, 50, 50, 10, "tracker", 400000, 1000, 0, 0, 0, 10),
-            (500 * ms, 20, 20, 10, "make", 500000, 3000, 0, 0, 0, 100)]
-    seen = {20: [50 * ms, 450 * ms], 21: [250 * ms], 40: [150 * ms], 30: [60 * ms]}
-    d = census_summary(recs, seen, root=20, recorder=10, others={50})
-    assert d["processes_exited"] == 5 and d["threads_exited"] == 1     # 31, 30(sh), 21, 40, 20
-    assert d["processes_missed"] == 2 and d["processes_seen"] == 3     # 31 and sh 30 (the pid 30
-    assert d["missed_by_command"] == {"cc1": 1, "sh": 1}               # seen at 60 ms was other)
-    assert d["missed_rss_pages_max"] == 2000 and d["missed_rss_pages_sum"] == 2200
+    s = 10**9
+    recs = [(100 * s, 30, 30, 5, "other", 1_000_000, 400, 0, 0, 0, 9),
+            (400 * s, 31, 31, 30, "cc1", 2000, 8000, 4096, 0, 1, 500),
+            (401 * s, 30, 30, 20, "sh", 5_000_000, 800, 0, 0, 0, 50),
+            (500 * s, 60, 21, 20, "make", 100_000_000, 0, 0, 0, 0, 0),
+            (501 * s, 21, 21, 20, "make", 150_000_000, 2000, 10, 0, 1, 90),
+            (600 * s, 40, 40, 10, "sleep", 300_000_000, 1000, 0, 0, 0, 10),
+            (650 * s, 50, 50, 10, "tracker", 400_000_000, 1000, 0, 0, 0, 10),
+            (700 * s, 70, 70, 10, "old", 690_000_000, 1000, 0, 0, 0, 10),
+            (700 * s, 90, 90, 1, "runner", 4_000_000_000, 5000, 0, 0, 0, 10),
+            (700 * s + 1000, 91, 91, 90, "bash", 3_999_000_000, 5000, 0, 0, 0, 10),
+            (850 * s, 90, 90, 20, "mkdir", 10_000, 400, 0, 0, 0, 5),
+            (900 * s, 20, 20, 10, "make", 850_000_000, 3000, 0, 0, 0, 100)]
+    seen = {20: [60 * s, 450 * s], 21: [360 * s], 40: [350 * s], 30: [99 * s + s // 2]}
+    d = census_summary(recs, seen, root=20, recorder=10, others={50}, t0=40 * s)
+    assert d["processes_exited"] == 6 and d["threads_exited"] == 1
+    assert d["processes_missed"] == 3 and d["processes_seen"] == 3     # the pid 30 seen at
+    assert d["missed_by_command"] == {"cc1": 1, "sh": 1, "mkdir": 1}   # 99.5 s was "other"
+    assert d["missed_rss_pages_max"] == 2000 and d["missed_rss_pages_sum"] == 2300
+    assert d["missed_largest"][0] == ["cc1", 2.0, 2000]
     assert d["missed_read_bytes"] == 4096 and d["read_bytes_all"] == 4106
-    assert d["missed_elapsed_ms_max"] == 5.0 and d["missed_faults_sum"] == 550
+    assert d["missed_elapsed_ms_max"] == 5000.0 and d["missed_faults_sum"] == 555
 
 
 def test_record_counts_processes_it_missed():

@@ -460,22 +460,41 @@ class FileReadTrace:
 
 
 def census_summary(records: list[tuple], seen: dict[int, list[int]], root: int,
-                   recorder: int, others: set[int]) -> dict:
+                   recorder: int, others: set[int], t0: int | None = None) -> dict:
     """Which exited processes belonged to the recorded tree and which of them the sampling
-    never saw. Tree membership follows each exit record's parent at exit (pid reuse handled:
-    a parent exits after its children, so the parent is the earliest later exit with that pid;
-    orphans were re-parented to the recorder, the subreaper). Seen: sampled (smaps with at
-    least one mapping) between the process's start and its exit."""
-    in_tree: list[bool] = [False] * len(records)
-    holder: dict[int, int] = {}                  # pid -> its next exit (sweeping backwards)
-    for i in range(len(records) - 1, -1, -1):
-        _, tid, tgid, ppid, *_ = records[i]      # a thread's parent is its process's parent
-        if ppid == recorder:
-            in_tree[i] = tgid not in others
-        elif ppid in holder:
-            in_tree[i] = in_tree[holder[ppid]]
-        if tid == tgid:
-            holder[tid] = i
+    never saw. Tree membership follows each exit record's parent at exit: the process with
+    that pid whose lifetime covers this one's start (pid reuse: a pid recycles only minutes
+    later; a parent killed together with its child may even exit first), or the recorder
+    (orphans are re-parented to it, the subreaper); a process that started before the
+    recording (``t0``) is not in the tree. Times are receipt times of the exit records minus
+    the elapsed time, so 1 s of slack. Seen: sampled (smaps with at least one mapping) between
+    the process's start and its exit."""
+    slack = 1_000_000_000
+    start = [r[0] - r[5] * 1000 for r in records]
+    by_pid: dict[int, list[int]] = {}
+    for i, r in enumerate(records):
+        if r[1] == r[2]:
+            by_pid.setdefault(r[1], []).append(i)
+    in_tree: list[bool | None] = [None] * len(records)
+
+    def member(i: int, depth: int = 0) -> bool:
+        if in_tree[i] is None:
+            in_tree[i] = False                   # provisional: no cycles through reused pids
+            _, _, tgid, ppid, *_ = records[i]
+            if t0 is not None and start[i] < t0 - slack:
+                pass                             # existed before the program was started
+            elif ppid == recorder:
+                in_tree[i] = tgid not in others
+            elif depth < 500:
+                parent = next((j for j in by_pid.get(ppid, ()) if j != i
+                               and start[j] <= start[i] + slack
+                               and records[j][0] >= start[i] - slack), None)
+                if parent is not None:
+                    in_tree[i] = member(parent, depth + 1)
+        return in_tree[i]
+
+    for i in range(len(records)):
+        member(i)
     procs = [r for r, t in zip(records, in_tree) if t and r[1] == r[2]]
     missed = []
     for now, tid, _, _, comm, etime_us, rss_kb, rchar, wchar, rcalls, faults in procs:
@@ -485,6 +504,7 @@ def census_summary(records: list[tuple], seen: dict[int, list[int]], root: int,
     by_comm: dict[str, int] = {}
     for m in missed:
         by_comm[m[0]] = by_comm.get(m[0], 0) + 1
+    largest = sorted(missed, key=lambda m: -m[2])[:5]
     page_kb = PAGE_SIZE // 1024
     return {
         "processes_exited": len(procs),
@@ -494,6 +514,7 @@ def census_summary(records: list[tuple], seen: dict[int, list[int]], root: int,
         "missed_elapsed_ms_max": round(max((m[1] for m in missed), default=0) / 1000, 1),
         "missed_rss_pages_max": max((m[2] for m in missed), default=0) // page_kb,
         "missed_rss_pages_sum": sum(m[2] for m in missed) // page_kb,
+        "missed_largest": [[m[0], round(m[1] / 1000, 1), m[2] // page_kb] for m in largest],
         "missed_faults_sum": sum(m[5] for m in missed),
         "missed_read_bytes": sum(m[3] for m in missed),
         "missed_write_bytes": sum(m[4] for m in missed),
@@ -902,7 +923,7 @@ def record(command: list[str], interval_ns: int = 200_000_000, trace_reads: bool
              for (iv, end), start in zip(rounds, [t0] + [end for _, end in rounds[:-1]])]
     if census:
         lost = census.lost
-        blind = census_summary(census.stop(), rec.seen, proc.pid, os.getpid(), others)
+        blind = census_summary(census.stop(), rec.seen, proc.pid, os.getpid(), others, t0)
         blind["census_overruns"] = lost
         blind["how"] = ("taskstats exit records of the recorded tree (command, elapsed time, "
                         "high-water RSS, faults, read/write bytes); missed = never sampled; "
