@@ -371,7 +371,7 @@ def test_census_summary_tree_pid_reuse_and_orphans():
     assert d["processes_missed"] == 3 and d["processes_seen"] == 3     # the pid 30 seen at
     assert d["missed_by_command"] == {"cc1": 1, "sh": 1, "mkdir": 1}   # 99.5 s was "other"
     assert d["missed_rss_pages_max"] == 2000 and d["missed_rss_pages_sum"] == 2300
-    assert d["missed_largest"][0] == ["cc1", 2.0, 2000]
+    assert d["missed_largest"][0] == ["cc1", 2.0, 2000] and d["missed_rss_pages_median"] == 200
     assert d["missed_read_bytes"] == 4096 and d["read_bytes_all"] == 4106
     assert d["missed_elapsed_ms_max"] == 5000.0 and d["missed_faults_sum"] == 555
 

@@ -514,6 +514,8 @@ def census_summary(records: list[tuple], seen: dict[int, list[int]], root: int,
         "missed_elapsed_ms_max": round(max((m[1] for m in missed), default=0) / 1000, 1),
         "missed_rss_pages_max": max((m[2] for m in missed), default=0) // page_kb,
         "missed_rss_pages_sum": sum(m[2] for m in missed) // page_kb,
+        "missed_rss_pages_median": (sorted(m[2] for m in missed)[len(missed) // 2] // page_kb
+                                    if missed else 0),
         "missed_largest": [[m[0], round(m[1] / 1000, 1), m[2] // page_kb] for m in largest],
         "missed_faults_sum": sum(m[5] for m in missed),
         "missed_read_bytes": sum(m[3] for m in missed),
@@ -944,16 +946,22 @@ def record(command: list[str], interval_ns: int = 200_000_000, trace_reads: bool
             "command": command, "exit_status": proc.returncode,
             "interval_ns": interval_ns, "intervals": len(rounds),
             "how": "per interval: /proc/PID/smaps (Referenced per mapping) + pagemap "
-                   "(resident pages) + clear_refs, fdinfo positions; see "
-                   "autoballoon.trace.record",
+                   "(resident pages) + clear_refs, fdinfo positions"
+                   + (", file reads from tracefs" if read_stats else "")
+                   + "; see autoballoon.trace.record",
             "exact": "resident page sets per interval (first touch, free), page kinds and "
                      "file identities, referenced-page counts per mapping, interval times, "
-                     "fd-position ranges of read()/write()",
+                     + ("page ranges of every read()/pread() of the tree (tracefs; the last "
+                        "page +-1 when a read starts inside a page), fd-position ranges of "
+                        "write()" if read_stats else "fd-position ranges of read()/write()"),
             "modelled": "which resident pages were referenced (new first, then most recently "
                         "referenced, then address); read vs write from mapping permissions; "
                         "one access per referenced page per interval, page order, evenly spaced",
-            "missed": "processes and fds shorter than an interval, pread/pwrite, kernel "
-                      "memory, re-references within an interval",
+            "missed": ("mappings (memory) of processes shorter than an interval (counted in "
+                       "blind_spots), writes through fds shorter than an interval, pwrite, "
+                       "kernel memory, re-references within an interval" if read_stats else
+                       "processes and fds shorter than an interval, pread/pwrite, kernel "
+                       "memory, re-references within an interval"),
             "licence": "recorded by the autoballoon project; no restrictions",
             "interval_achieved_ns": (last - t0) // len(rounds),
             "sampling_busy": round(busy / max(last - t0, 1), 3),
