@@ -311,6 +311,8 @@ GOLDEN = {  # path: (events, footprint pages, distinct pages)
     "traces/sort.parquet": (45289, 18605, 18605),
     "traces/xz.parquet": (3484469, 33252, 33252),
     "traces/python-startup.parquet": (28436, 15090, 15090),
+    "traces/kbuild-tiny.parquet": (5747058, 66030, 64530),
+    "traces/kbuild-defconfig-mm.parquet": (6248790, 70452, 70447),
 }
 
 
@@ -322,6 +324,16 @@ def test_bundled_trace_golden_info(rel):
     assert t.meta.get("source") and t.meta.get("licence") and t.meta.get("how")
     if rel.startswith("traces/"):
         assert t.op[-1] == OP_EXIT and t.meta["exact"] and t.meta["modelled"]
+
+
+@pytest.mark.parametrize("name", ["kbuild-tiny", "kbuild-defconfig-mm"])
+def test_kbuild_traces_say_what_they_missed(name):
+    m = load(DATA / "traces" / f"{name}.parquet").meta
+    blind, reads = m["blind_spots"], m["file_reads"]
+    assert blind["processes_exited"] == blind["processes_seen"] + blind["processes_missed"]
+    assert blind["census_overruns"] == 0 and reads["events_lost"] == 0
+    assert reads["bytes"] > 0.99 * blind["read_bytes_all"]      # tracefs saw the read()s
+    assert m["versions"]["linux-source-6.1"].startswith("6.1.") and "GPL-2.0" in m["licence"]
 
 
 def test_cloudphysics_golden_mix():
