@@ -355,6 +355,38 @@ def test_record_real_program():
     assert 0.3e9 < t.duration_ns < 5e9
 
 
+def test_recorder_picks_new_then_recent_pages_and_reuses_freed_numbers(monkeypatch):
+    """One process, one anonymous rw mapping, four rounds fed through fake /proc reads: all
+    pages new (all emitted); 3 referenced of 10 old (the lowest addresses, all equally recent);
+    the mapping shrinks to 5 pages (5 frees) with 1 referenced (the most recent, lowest);
+    it grows back with 6 referenced: the 5 new pages (taking the freed numbers, the last freed
+    first) and the most recent old one."""
+    import autoballoon.trace.record  # noqa: F401  (the module, not the function)
+    rec_mod = sys.modules["autoballoon.trace.record"]
+    monkeypatch.setattr(rec_mod, "cpu_ns", lambda pid: None)
+    rec = rec_mod.Recorder()
+    state = {}
+
+    def smaps(pid):
+        m = rec_mod.Mapping(16, 16 + state["n"], "rw-p", 0, None)
+        m.rss_kb, m.referenced_kb = 4 * state["n"], 4 * state["ref"]
+        return [m]
+    rec.read_smaps = smaps
+    rec.read_pagemap = lambda pid, vmas: [np.full(state["n"], rec_mod.PRESENT, np.uint64)]
+    rec.clear_refs = lambda pid: None
+    rec.sample_fds = lambda pid, out: None
+    seen = []
+    for n, ref in ((10, 10), (10, 3), (5, 1), (10, 6)):
+        state.update(n=n, ref=ref)
+        iv = rec.sample([100])
+        rec_mod.mark(iv, rec)
+        _, pages, ops = rec_mod.events_of(iv, 0, 10)
+        seen.append((pages[ops == OP_FREE].tolist(), pages[ops == OP_WRITE].tolist()))
+    assert seen == [([], list(range(10))), ([], [0, 1, 2]), ([5, 6, 7, 8, 9], [0]),
+                    ([], [0, 5, 6, 7, 8, 9])]
+    assert rec.table[(100 << 36) | 21] == 9 and rec.table[(100 << 36) | 25] == 5
+
+
 def test_census_summary_tree_pid_reuse_and_orphans():
     """Exit records (receipt time, tid, tgid, ppid, comm, elapsed us, rss KiB, rchar, wchar,
     read calls, faults) in exit order. Recorder 10, root 20, recording from 40 s. Pid 30 is

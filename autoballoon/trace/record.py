@@ -572,21 +572,10 @@ class Recorder:
     def file_id(self, dev: tuple, inode: int) -> int:
         return self.files.setdefault((dev, inode), len(self.files))
 
-    def page_of(self, key: int, is_file: bool) -> int:
-        page = self.table.get(key)
-        if page is None:
-            if not is_file and self.free_anon:
-                page = self.free_anon.pop()
-            else:
-                page = len(self.kind_file)
-                self.kind_file.append(is_file)
-            self.table[key] = page
-        return page
-
     def number(self, keys: np.ndarray, is_file: np.ndarray) -> np.ndarray:
-        """``[page_of(k, f) for k, f in zip(keys, is_file)]`` without a call per page: known
-        keys from the table; the others, in order of first appearance, take freed anon numbers
-        (anon keys) or new numbers."""
+        """Page numbers of keys: known keys from the table; the others, in order of first
+        appearance, take freed anon numbers (anon keys; the most recently freed first) or new
+        numbers, and enter the table."""
         get = self.table.get
         page = np.array([get(key, -1) for key in keys.tolist()], np.int64)
         miss = np.flatnonzero(page < 0)
