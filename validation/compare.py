@@ -76,13 +76,20 @@ def metrics(row: dict) -> dict[str, float]:
     }
 
 
-def model_row(path: Path) -> dict:
-    """Simulate one scenario and reduce it to the real summary's columns."""
+def model_row(path: Path, overrides: dict | None = None) -> dict:
+    """Simulate one scenario (with ``overrides``, dotted keys as in ``autoballoon run --set``)
+    and reduce it to the real summary's columns."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))           # for policy = "validation.policies:..."
     from autoballoon import load_scenario, simulate
     from validation.run import oom_deflate_pages
-    res = simulate(load_scenario(path), progress=False)
+    if overrides:
+        import tomllib
+        from autoballoon.scenario.document import resolve
+        scenario = resolve(tomllib.loads(path.read_text()), overrides, name=str(path))
+    else:
+        scenario = load_scenario(path)
+    res = simulate(scenario, progress=False)
     s = res.summary
     g = s[s["guest"] != "host"].iloc[0]
     ts = res.timeseries
@@ -102,9 +109,10 @@ def real_row(name: str, results: Path = RESULTS) -> dict | None:
 
 
 def compare_all(names=None, results: Path = RESULTS, scenarios: Path = SCENARIOS,
-                progress=None) -> pd.DataFrame:
+                progress=None, overrides: dict | None = None) -> pd.DataFrame:
     """Model vs real for each scenario in ``scenarios`` (or only ``names``): a long DataFrame
-    with columns scenario, metric, model, real."""
+    with columns scenario, metric, model, real. ``overrides`` (dotted keys) apply to every
+    scenario, e.g. ``{"guest.vm.fault": "20us"}``."""
     paths = sorted(scenarios.glob("*.toml"))
     if names:
         paths = [p for p in paths if p.stem in set(names)]
@@ -113,7 +121,7 @@ def compare_all(names=None, results: Path = RESULTS, scenarios: Path = SCENARIOS
     for p in paths:
         if progress:
             progress(p.stem)
-        m = metrics(model_row(p))
+        m = metrics(model_row(p, overrides))
         r_row = real_row(p.stem, results)
         r = metrics(r_row) if r_row is not None else {k: math.nan for k in METRICS}
         for k in METRICS:
