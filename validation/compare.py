@@ -76,29 +76,58 @@ def metrics(row: dict) -> dict[str, float]:
     }
 
 
-def model_row(path: Path, overrides: dict | None = None) -> dict:
-    """Simulate one scenario (with ``overrides``, dotted keys as in ``autoballoon run --set``)
-    and reduce it to the real summary's columns."""
+def model_run(path: Path, overrides: dict | None = None):
+    """Simulate one scenario (with ``overrides``, dotted keys as in ``autoballoon run --set``):
+    its ``Results``."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))           # for policy = "validation.policies:..."
     from autoballoon import load_scenario, simulate
-    from validation.run import oom_deflate_pages
     if overrides:
         import tomllib
         from autoballoon.scenario.document import resolve
         scenario = resolve(tomllib.loads(path.read_text()), overrides, name=str(path))
     else:
         scenario = load_scenario(path)
-    res = simulate(scenario, progress=False)
+    return simulate(scenario, progress=False)
+
+
+def _guest_timeseries(res) -> pd.DataFrame:
+    ts = res.timeseries
+    return ts[ts["guest"] != "host"].sort_values("t_ns")
+
+
+def model_row(path: Path, overrides: dict | None = None, runs: dict | None = None) -> dict:
+    """Simulate one scenario and reduce it to the real summary's columns (and keep the run's
+    manifest in ``runs``, by scenario name, if given)."""
+    from validation.run import oom_deflate_pages
+    res = model_run(path, overrides)
+    if runs is not None:
+        runs[path.stem] = res.manifest
     s = res.summary
     g = s[s["guest"] != "host"].iloc[0]
-    ts = res.timeseries
-    ts = ts[ts["guest"] == g["guest"]].sort_values("t_ns")
+    ts = _guest_timeseries(res)
     row = {k: (0 if pd.isna(g[k]) else g[k]) for k in g.index}
     row["oom_deflate_pages"] = oom_deflate_pages(ts["target"].to_numpy(np.int64),
                                                  ts["actual"].to_numpy(np.int64))
     row["oom_killed"] = bool(int(g["oom_kill"]) > 0)
     return row
+
+
+def over_time(name: str, results: Path = RESULTS, scenarios: Path = SCENARIOS) -> pd.DataFrame:
+    """Swap traffic and the balloon over time, model and real: one row per sample with columns
+    ``source`` (model / real), ``time_s``, cumulative ``pswpout`` and ``pswpin``, and
+    ``actual_mib`` (QEMU's actual: guest memory after ballooning). The real samples are those
+    of the workload (time from its start), the model's its whole run."""
+    ts = _guest_timeseries(model_run(scenarios / f"{name}.toml"))
+    model = pd.DataFrame({"time_s": ts["time_s"], "pswpout": ts["pswpout"].cumsum(),
+                          "pswpin": ts["pswpin"].cumsum(), "actual_mib": ts["actual"] / 2**20})
+    real = pd.read_csv(results / name / "timeseries.csv")
+    real = real[~real["after_end"].astype(bool)]
+    real = pd.DataFrame({"time_s": real["time_s"], "pswpout": real["d_pswpout"].cumsum(),
+                         "pswpin": real["d_pswpin"].cumsum(),
+                         "actual_mib": real["actual"] / 2**20})
+    return pd.concat([model.assign(source="model"), real.assign(source="real")],
+                     ignore_index=True)
 
 
 def real_row(name: str, results: Path = RESULTS) -> dict | None:
@@ -109,10 +138,12 @@ def real_row(name: str, results: Path = RESULTS) -> dict | None:
 
 
 def compare_all(names=None, results: Path = RESULTS, scenarios: Path = SCENARIOS,
-                progress=None, overrides: dict | None = None) -> pd.DataFrame:
+                progress=None, overrides: dict | None = None,
+                runs: dict | None = None) -> pd.DataFrame:
     """Model vs real for each scenario in ``scenarios`` (or only ``names``): a long DataFrame
     with columns scenario, metric, model, real. ``overrides`` (dotted keys) apply to every
-    scenario, e.g. ``{"guest.vm.fault": "20us"}``."""
+    scenario, e.g. ``{"guest.vm.fault": "20us"}``. ``runs``: a dict that receives each model
+    run's manifest."""
     paths = sorted(scenarios.glob("*.toml"))
     if names:
         paths = [p for p in paths if p.stem in set(names)]
@@ -121,7 +152,7 @@ def compare_all(names=None, results: Path = RESULTS, scenarios: Path = SCENARIOS
     for p in paths:
         if progress:
             progress(p.stem)
-        m = metrics(model_row(p, overrides))
+        m = metrics(model_row(p, overrides, runs))
         r_row = real_row(p.stem, results)
         r = metrics(r_row) if r_row is not None else {k: math.nan for k in METRICS}
         for k in METRICS:

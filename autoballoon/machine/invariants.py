@@ -95,6 +95,24 @@ def _check_mappings(m, g, where):
         raise InvariantError(f"{where}: swap_used disagrees with the slots in use")
 
 
+STALL_CAUSES = tuple(n for n in L.SIM_COUNTERS if n.startswith("stall_") and n != "stall_ns")
+
+
+def _check_counters(m, g, where):
+    """The stall time by cause adds up to the total; the thrashing share is part of the
+    swap-in and file-read waits (PSI counts refault waits of workingset pages only)."""
+    V = m.V[g]
+    causes = sum(int(V[L.VMSTAT[n]]) for n in STALL_CAUSES)
+    if causes != V[L.STALL_NS]:
+        raise InvariantError(f"{where}: stall by cause adds up to {causes} ns, "
+                             f"stall_ns says {V[L.STALL_NS]}")
+    if V[L.THRASH_NS] > V[L.STALL_SWAPIN_NS] + V[L.STALL_FILEREAD_NS]:
+        raise InvariantError(f"{where}: thrash_ns {V[L.THRASH_NS]} exceeds the swap-in and "
+                             "file-read waits")
+    if V[L.PGSTEAL_KSWAPD] > V[L.PGSCAN_KSWAPD] or V[L.PGSTEAL_DIRECT] > V[L.PGSCAN_DIRECT]:
+        raise InvariantError(f"{where}: reclaim stole more pages than it scanned")
+
+
 def _check_host(m):
     H = m.H
     present = int(((m.fref & c.F_PRESENT) != 0).sum())
@@ -120,4 +138,5 @@ def check_invariants(m) -> None:
         where = f"guest {g}"
         _check_lists(m, g, where)
         _check_mappings(m, g, where)
+        _check_counters(m, g, where)
     _check_host(m)

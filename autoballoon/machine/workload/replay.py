@@ -13,7 +13,8 @@ import numpy as np
 from autoballoon.machine.jit import kernel, prefetch
 from autoballoon.machine.layout import (
     ALIVE_FINISHED, ALIVE_RUNNING, P_NVPAGES, P_VPAGE_BASE, PROGRESS, S_ALIVE, S_CLOCK, S_WL_CURSOR,
-    STALL_NS, WL_TRACE)
+    STALL_BALLOON_NS, STALL_FAULT_NS, STALL_FILEREAD_NS, STALL_HOST_NS, STALL_NS, STALL_OOM_NS,
+    STALL_RECLAIM_NS, STALL_SWAPIN_NS, WL_TRACE)
 from autoballoon.machine.mm import memory, unmap
 from autoballoon.machine.mm.constants import (
     F_DIRTY, F_HIT_MASK, F_HYOUNG, F_PRESENT, F_WPROTECT, F_YOUNG, V_FILE)
@@ -21,6 +22,16 @@ from autoballoon.machine.workload.phases import phase_event
 from autoballoon.trace.ops import OP_EXIT, OP_FREE, OP_SYSCALL, OP_WRITE
 
 PREFETCH_AHEAD = 16
+
+
+@kernel
+def dying_stall(m, g, stalled):
+    """The stall of the access the task died in (its futile reclaim, the OOM path): the causes
+    counted it, access_slow returns -1 instead of it. Keeps stall_ns the sum of the causes."""
+    causes = (m.V[g, STALL_FAULT_NS] + m.V[g, STALL_SWAPIN_NS] + m.V[g, STALL_FILEREAD_NS]
+              + m.V[g, STALL_RECLAIM_NS] + m.V[g, STALL_BALLOON_NS] + m.V[g, STALL_OOM_NS]
+              + m.V[g, STALL_HOST_NS])
+    return causes - m.V[g, STALL_NS] - stalled
 
 
 @kernel
@@ -146,6 +157,7 @@ def run_guest(m, g, until):
                 continue
         stall = memory.access_slow(m, g, vpn, op, clock)
         if stall < 0:
+            stalled += dying_stall(m, g, stalled)
             break
         clock += stall
         stalled += stall
