@@ -460,9 +460,17 @@ def machine_id(p):
     return f"{kernel}-swap{swap_kib}K-sw{swappiness}-t{t_ms}ms"
 
 
+# (case, op) pairs allowed to do nothing: 3.7 after 60 ms has rotated every anon page it
+# scanned (recent_rotated_anon == recent_scanned_anon), so fractions 60 : 27860 of lists of
+# 1543 >> 8 = 6 and 364 >> 8 = 1 pages round to 0 pages at priority 8
+# (swappiness 0: anon gets no share at all)
+MACHINE_IDLE = [("3.7-swap32768K-sw60-t60ms", ("lruvec", 8, 32, 0)),
+                ("3.7-swap32768K-sw0-t60ms", ("lruvec", 8, 32, 0))]
+
+
 @pytest.mark.parametrize("p", MACHINES, ids=machine_id)
 def test_machine_reclaim_matches_reference(p):
-    compare_each(machine_id(p), machine_state(*p), OPS)       # every op does work
+    compare_each(machine_id(p), machine_state(*p), OPS, MACHINE_IDLE)   # the rest do work
 
 
 # states with a non-empty slab cache (6.1-swap32768K-sw60-t60ms has shrunk it to 0 objects)
@@ -474,7 +482,11 @@ def test_machine_slab_shrink_matches_reference(p):
     # for 128-256 objects); 3.7 once (4 * nr_scanned / 2) * objects / lru pages does
     for op in [("slab", 2, 2000), ("slab", 1, 4000), ("slab", 0, 5000), ("node", 0, 4096)]:
         m, _ = compare(m0, op)
-        assert changed(m0, m, ("slabs_scanned",)) > 0, op
+        # except: 3.7 at 15 ms has empty inactive lists (new pages start active), so its pass
+        # scans no inactive page and 3.x shrink_slab takes SWAP_CLUSTER_MAX: 4 * 32 / 2 * 256
+        # objects / 2671 LRU pages = 6 < one batch
+        idle = p == ("3.7", 32768, 60, 15) and op[0] == "node"
+        assert (changed(m0, m, ("slabs_scanned",)) > 0) is not idle, op
 
 
 # ---------------------------------------------------------------------------------------------
