@@ -153,16 +153,17 @@ def activate_locked(m, g, pfn, lru_idx):
 @kernel
 def writeback_met(m, g, pfn, sc):
     """A page found under writeback. Returns True if it is activated (6.1), False if it stays
-    on the inactive list (3.x keeps it)."""
-    sc.nr_writeback += 1
-    if m.P[g, P_KERNEL_OLD]:
-        return False
-    if sc.is_kswapd and (m.pflags[pfn] & PG_reclaim) and \
+    on the inactive list (3.x keeps it). Case 1 (6.1 kswapd meeting its own PG_reclaim page
+    with PGDAT_WRITEBACK set) counts nr_immediate; otherwise (case 2, both kernels) the page is
+    marked PG_reclaim, to be rotated when its write ends, and counts nr_writeback."""
+    old = m.P[g, P_KERNEL_OLD] != 0
+    if not old and sc.is_kswapd and (m.pflags[pfn] & PG_reclaim) and \
             (m.S[g, S_PGDAT_FLAGS] & PGDAT_WRITEBACK):
         sc.nr_immediate += 1
     else:
         m.pflags[pfn] |= PG_reclaim
-    return True
+        sc.nr_writeback += 1
+    return not old
 
 
 # what reclaim does with a dirty file page
@@ -367,22 +368,32 @@ def fraction_37(m, g):
 
 
 @kernel
+def scan_balance_37(m, g, sc):
+    """3.x get_scan_count()'s balance and fractions: no swap -> file only; else, with little
+    page cache (file + free <= high) anon only, otherwise the rotation fractions (computing them
+    ages zone_reclaim_stat); at priority 0 with swappiness every list is scanned whole, the
+    little-page-cache case included (the ``sc->priority || noswap || !swappiness`` test)."""
+    if not sc.may_swap or m.P[g, P_NSLOTS] == 0 or not can_reclaim_anon_pages(m, g):
+        return SCAN_FILE, 0, 1, 1
+    ap, fp, denominator = 1, 0, 1
+    tiny = lru.lru_pages(m, g, True) + m.S[g, S_NR_FREE] <= m.P[g, P_WMARK_HIGH]
+    if not tiny:
+        ap, fp, denominator = fraction_37(m, g)
+    if sc.priority == 0 and m.P[g, P_SWAPPINESS]:
+        return SCAN_EQUAL, ap, fp, denominator
+    if tiny:
+        return SCAN_ANON, ap, fp, denominator
+    return SCAN_FRACT, ap, fp, denominator
+
+
+@kernel
 def get_scan_count(m, g, sc):
     """get_scan_count(): how many pages of each list to scan at this priority (sc.nr)."""
     prio = sc.priority
     deactivate_anon = lru.inactive_is_low(m, g, LRU_INACTIVE_ANON)
     deactivate_file = lru.inactive_is_low(m, g, LRU_INACTIVE_FILE)
     if m.P[g, P_KERNEL_OLD]:
-        noswap = not sc.may_swap or m.P[g, P_NSLOTS] == 0 or not can_reclaim_anon_pages(m, g)
-        if noswap:
-            balance = SCAN_FILE
-        elif lru.lru_pages(m, g, True) + m.S[g, S_NR_FREE] <= m.P[g, P_WMARK_HIGH]:
-            balance = SCAN_ANON
-        elif prio == 0 and m.P[g, P_SWAPPINESS]:
-            balance = SCAN_EQUAL
-        else:
-            balance = SCAN_FRACT
-        ap, fp, denominator = fraction_37(m, g)
+        balance, ap, fp, denominator = scan_balance_37(m, g, sc)
     else:
         balance = scan_balance(m, g, sc, deactivate_anon, deactivate_file)
         ap, fp, denominator = fraction_61(m, g)
@@ -425,7 +436,8 @@ def shrink_lruvec(m, g, sc, now):
                 reclaimed += shrink_inactive_list(m, g, n, l, sc, reclaim_clock(sc, now))
         if reclaimed >= sc.nr_to_reclaim and (not old or sc.priority < DEF_PRIORITY):
             break
-    if can_reclaim_anon_pages(m, g) and lru.inactive_is_low(m, g, LRU_INACTIVE_ANON):
+    # can_age_anon_pages(): a swap device exists (total_swap_pages), full or not
+    if m.P[g, P_NSLOTS] > 0 and lru.inactive_is_low(m, g, LRU_INACTIVE_ANON):
         shrink_active_list(m, g, SWAP_CLUSTER_MAX, LRU_ACTIVE_ANON, sc)
 
 
