@@ -5,19 +5,40 @@
     autoballoon bench [--json]
     autoballoon trace ...
 
-A scenario that cannot be simulated gets a one-line message and exit status 2.
+A scenario, trace, argument or output directory that cannot be used gets a one-line message
+(``autoballoon: error: ...``) and exit status 2, before anything is simulated; Ctrl-C a one-line
+message and exit status 130.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 
-def _cmd_run(args) -> int:
-    from autoballoon.results.run import save, simulate
-    from autoballoon.scenario.parse import load_scenario
+def _check_out(out: str, what: str = "--out") -> Path:
+    """``out`` must be a directory this process can write, or one it can create."""
+    from autoballoon.errors import SpecError
+    if not out:
+        raise SpecError(f"{what}: expected a directory path, got {out!r}")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"{what}: expected a directory, got {out!r}, which is a file")
+    parent = path
+    while not parent.exists():              # the nearest existing directory makes the rest
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError(f"{what}: expected a directory this user can write, got {out!r} "
+                        f"({parent} is not writable)")
+    return path
 
+
+def _cmd_run(args) -> int:
+    from autoballoon.control.loop import load_scenario     # checks the policy too
+    from autoballoon.results.run import save, simulate
+
+    _check_out(args.out)
     scenario = load_scenario(Path(args.scenario))
     results = simulate(scenario, args.policy, progress=not args.quiet, debug=args.debug)
     out = save(results, args.out)
@@ -29,14 +50,24 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    from autoballoon.control.loop import load_scenario     # checks the policy too
+    from autoballoon.control.policies import policy_class
+    from autoballoon.errors import SpecError
     from autoballoon.plots import plot_comparison
     from autoballoon.results.compare import compare
     from autoballoon.results.run import _atomic, save
-    from autoballoon.scenario.parse import default_scenario_path, load_scenario
+    from autoballoon.scenario.parse import default_scenario_path
 
+    _check_out(args.out)
     path = Path(args.scenario) if args.scenario else default_scenario_path()
     scenario = load_scenario(path)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if not policies:
+        raise SpecError(f"--policies: expected comma-separated policy names, got "
+                        f"{args.policies!r}")
+    for name in policies:                   # every name, before the first run
+        policy_class(name, "--policies")
+        _check_out(str(Path(args.out) / name.replace(":", "_").replace("/", "_")), "--out")
     table, results = compare(scenario, policies, progress=not args.quiet, workers=args.jobs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policies", default="none,static,qemu-auto",
                    help="comma-separated policy names (default: %(default)s)")
     p.add_argument("--out", default="results", help="output directory (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--jobs", type=_positive_int, default=1,
                    help="run policies in this many processes (same results; default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_compare)
@@ -105,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_trace_subparsers(sub)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"     # argparse: "invalid positive integer value"
 
 
 def _unavailable(what: str, reason: str) -> int:
@@ -129,8 +170,18 @@ def main(argv=None) -> int:
         # a bad scenario, parameter or trace file: the message names the file, line and key
         print(f"autoballoon: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("autoballoon: interrupted", file=sys.stderr)
+    except OSError as e:            # a file that cannot be read or written (disk full, ...)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"autoballoon: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except MemoryError as e:
+        print(f"autoballoon: error: out of memory ({e or 'no detail'})", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        # from a run, the message says how far it got (control.loop.Interrupted), and no
+        # results were saved; elsewhere every file is written atomically
+        where = f" {e}; no results were written" if str(e) else ""
+        print(f"autoballoon: interrupted{where}", file=sys.stderr)
         return 130
 
 
