@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-nojit bench slow clean
+.PHONY: demo test test-fast test-nojit bench slow fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m nojit tests
 	AUTOBALLOON_SMOKE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake notebooks/
+
+# The fuzz tests of `make test` (tests/test_fuzz.py, 200 examples) at 5,000 examples, with a
+# fresh random seed each time; a failure prints the example and a seed to reproduce it, and
+# belongs in tests/test_reliability.py as a regression test once fixed.
+fuzz: $(STAMP)
+	AUTOBALLOON_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 # Long studies that the default suite skips.
 slow: $(STAMP)
