@@ -19,6 +19,7 @@ import math
 import os
 import re
 import signal
+import warnings
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -60,13 +61,19 @@ def watchdog(seconds: int = WATCHDOG_S):
 
 
 def invoke(argv: list[str]) -> tuple[int, str]:
+    """Exit status and stderr; a Python warning from the package counts as stderr output (it
+    would print on a user's terminal)."""
     err = io.StringIO()
-    with watchdog(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    with watchdog(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             rc = cli.main(argv)
         except SystemExit as e:           # argparse's usage errors
             rc = e.code
-    return rc, err.getvalue()
+    ours = [f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in caught
+            if f"{os.sep}autoballoon{os.sep}" in w.filename]
+    return rc, "".join(ours) + err.getvalue()
 
 
 def check(argv: list[str]) -> int:
@@ -233,8 +240,16 @@ def mutated(draw, doc):
 
 @st.composite
 def scenarios(draw):
+    """TOML text: a valid document, one with hostile edits, or one with edited characters."""
     doc = draw(scenario_doc())
-    return draw(mutated(doc)) if draw(st.booleans()) else doc
+    how = draw(st.sampled_from(("valid", "mutated", "mutated", "text")))
+    text = to_toml(draw(mutated(doc)) if how == "mutated" else doc)
+    if how == "text":
+        for _ in range(draw(st.integers(1, 4))):
+            i = draw(st.integers(0, len(text)))
+            text = text[:i] + draw(st.sampled_from(("", "[", "]", "=", '"', "\n", "#", ".",
+                                                    "\u00e9", "9"))) + text[i + 1:]
+    return text
 
 
 @pytest.fixture(scope="module")
@@ -259,10 +274,10 @@ def workdir(tmp_path_factory):
 
 
 @budget(0.5)
-@given(doc=scenarios())
-def test_scenarios_run_cleanly_or_fail_with_one_line(workdir, doc):
+@given(text=scenarios())
+def test_scenarios_run_cleanly_or_fail_with_one_line(workdir, text):
     path = workdir / "s.toml"
-    path.write_text(to_toml(doc))
+    path.write_text(text)
     check(["run", str(path), "--out", str(workdir / "out"), "--quiet", "--debug"])
 
 
@@ -354,10 +369,17 @@ def test_trace_files_load_cleanly_or_fail_with_one_line(workdir, arrays, how, lo
 
 # --- argument lists -------------------------------------------------------------------------------
 
-NUMBERS = ("0", "-1", "1", "7", "100", "nan", "inf", "-inf", "1e999", "abc", "", "9" * 30,
-           "0x10", "1.5", "1e-300", "2000")
-DURATIONS = ("0", "0ns", "1ns", "1e12s", "-1s", "100us", "nan", "1", "2ms")
-SIZES = ("0", "1", "4096", "1GiB", "1e30GiB", "-1", "x")
+# Each option's values: mostly plausible ones (so that the checks behind argparse's are
+# reached), then hostile ones.
+COUNTS = ("1", "10", "100", "2000", "0", "-1", "1000000000000", "9" * 30, "x", "")
+SEEDS = ("0", "1", "7", "-1", "99999999999999999999")
+FRACTIONS = ("0", "0.5", "1", "1.5", "-0.1", "nan", "inf")
+ALPHAS = ("0.9", "0.5", "2", "0", "-1", "nan", "inf", "1e-300", "1e300")
+SCALES = ("0.001", "0.01", "1e-9", "0", "-1", "nan", "inf", "1e300")
+DURATIONS = ("1us", "2ms", "1ns", "0", "0ns", "1e12s", "-1s", "nan", "1")
+COLUMNS = ("1", "2", "3", "4", "5", "0", "-1", "9")
+BLOCKS = ("512", "4096", "1", "1073741824", "0", "-1", "1e3")
+NS_PER = ("1", "10", "0", "-1", "1000000000000000000")
 
 
 def option(name, values):
@@ -373,18 +395,19 @@ def arguments(draw, workdir):
     if which == "synth":
         argv = ["trace", "synth", draw(st.sampled_from(("seq", "rand", "read", "zipf", "x"))),
                 out]
-        for name, values in (("--pages", NUMBERS), ("--accesses", NUMBERS),
-                             ("--passes", NUMBERS), ("--seed", NUMBERS), ("--think", DURATIONS),
-                             ("--write-fraction", NUMBERS), ("--alpha", NUMBERS)):
+        for name, values in (("--pages", COUNTS), ("--accesses", COUNTS),
+                             ("--passes", COUNTS[:5]), ("--seed", SEEDS), ("--think", DURATIONS),
+                             ("--write-fraction", FRACTIONS), ("--alpha", ALPHAS)):
             argv += draw(option(name, values))
         if "--pages" not in argv:
             argv += ["--pages", "10"]
     elif which == "expand":
         env = draw(st.sampled_from((f"{ROOT}/data/envelopes/azure_v2-day0-1GiB.parquet",
                                     f"{d}/rand.parquet", f"{d}/missing.parquet")))
-        argv = ["trace", "expand", env, out, "--seed", draw(st.sampled_from(NUMBERS))]
-        for name in ("--scale", "--reuse", "--alpha", "--write-fraction", "--max-events"):
-            argv += draw(option(name, NUMBERS))
+        argv = ["trace", "expand", env, out, "--seed", draw(st.sampled_from(SEEDS))]
+        for name, values in (("--scale", SCALES), ("--reuse", FRACTIONS), ("--alpha", ALPHAS),
+                             ("--write-fraction", FRACTIONS), ("--max-events", COUNTS)):
+            argv += draw(option(name, values))
         if "--scale" not in argv:
             argv += ["--scale", "0.001"]
     elif which == "convert":
@@ -393,11 +416,13 @@ def arguments(draw, workdir):
             ("lackey", "in.lackey"), ("lackey", "bad.lackey.gz"), ("vmcsv", "vm.csv"),
             ("vmcsv", "in.csv"), ("csv", "missing.csv"))))
         argv = ["trace", "convert", "--from", fmt, f"{d}/{src}", out]
-        for name, values in (("--block-size", NUMBERS), ("--time-col", NUMBERS),
-                             ("--obj-id-col", NUMBERS), ("--op-col", NUMBERS),
-                             ("--ns-per-access", NUMBERS), ("--ids", ("blocks", "objects")),
+        for name, values in (("--block-size", BLOCKS), ("--time-col", COLUMNS),
+                             ("--obj-id-col", COLUMNS), ("--op-col", COLUMNS),
+                             ("--obj-size-col", COLUMNS),
+                             ("--ns-per-access", NS_PER), ("--ids", ("blocks", "objects")),
                              ("--time-unit", ("s", "ns", "h"))):
             argv += draw(option(name, values))
+        argv += draw(st.sampled_from(([], ["--no-header"])))
     elif which == "info":
         argv = ["trace", "info", draw(st.sampled_from((f"{d}/rand.parquet", f"{d}/far.parquet",
                                                        f"{d}/in.csv", d, "")))]

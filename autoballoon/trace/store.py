@@ -71,6 +71,9 @@ def checksum(cols: dict[str, np.ndarray]) -> str:
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
+    if str(path) in ("", ".") or path.is_dir():
+        raise TraceError(f"{str(path)!r}: cannot write: expected a trace file path, got a "
+                         f"directory")
     if not path.parent.is_dir():
         raise TraceError(f"{path}: cannot write: directory {path.parent} does not exist")
     try:
