@@ -414,7 +414,7 @@ def arguments(draw, workdir):
         fmt, src = draw(st.sampled_from((
             ("csv", "in.csv"), ("csv", "bad.csv"), ("oracleGeneral", "in.csv"),
             ("lackey", "in.lackey"), ("lackey", "bad.lackey.gz"), ("vmcsv", "vm.csv"),
-            ("vmcsv", "in.csv"), ("csv", "missing.csv"))))
+            ("vmcsv", "in.csv"), ("vmcsv", "vmbig.csv"), ("csv", "missing.csv"))))
         argv = ["trace", "convert", "--from", fmt, f"{d}/{src}", out]
         for name, values in (("--block-size", BLOCKS), ("--time-col", COLUMNS),
                              ("--obj-id-col", COLUMNS), ("--op-col", COLUMNS),
@@ -450,6 +450,8 @@ def argdir(workdir):
     (d / "bad.lackey.gz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(60)))
     (d / "vm.csv").write_text("Timestamp [ms];Memory capacity provisioned [KB];"
                               "Memory usage [KB]\n0;1048576;1000\n300;1048576;nan\n")
+    (d / "vmbig.csv").write_text("Timestamp [ms];Memory capacity provisioned [KB];"
+                                 "Memory usage [%]\n0;1e300;1e300\n1e300;0;1\n")
     (d / "tiny.toml").write_text(to_toml({
         "run": {"duration": "100ms"}, "host": {"memory": "64MiB", "policy": "qemu-auto"},
         "guest": [{"name": "vm", "memory": "16MiB", "swap": "8MiB",

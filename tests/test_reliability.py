@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -247,6 +248,16 @@ def test_csv_conversion_arguments(tmp_path, capsys, argv, message):
     err = cli_error(["trace", "convert", "--from", "csv", str(tmp_path / "in.csv"),
                      str(tmp_path / "o.parquet"), *argv], capsys)
     assert re.search(message, err), err
+
+
+def test_vm_csv_numbers_that_overflow_are_one_line_not_a_warning(tmp_path, capsys):
+    (tmp_path / "vm.csv").write_text("Timestamp [ms];Memory capacity provisioned [KB];"
+                                     "Memory usage [%]\n0;1e300;1e300\n1e300;0;1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # a RuntimeWarning would print on the terminal
+        err = cli_error(["trace", "convert", "--from", "vmcsv", str(tmp_path / "vm.csv"),
+                         str(tmp_path / "o.parquet")], capsys)
+    assert "expected a value that fits int64" in err
 
 
 def test_csv_page_numbers_beyond_int64(tmp_path, capsys):

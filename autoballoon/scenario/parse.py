@@ -42,7 +42,7 @@ from autoballoon.errors import SpecError
 from autoballoon.scenario import settings as st
 from autoballoon.scenario.spec import (
     GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, ScheduleEntry, WorkloadSpec)
-from autoballoon.scenario.values import fail, value_int, value_str
+from autoballoon.scenario.values import fail, format_size, value_int, value_str
 
 TOP_KEYS = ("description", "run", "host", "guest", "schedule")
 # keys besides each spec's own settings
@@ -203,7 +203,9 @@ class _Builder:
             return [GuestSpec(**kw, where=w)]
         count = value_int(t["count"], f"{w}.count")
         if not 1 <= count <= MAX_REPLICAS:
-            fail(f"{w}.count", f"an integer in [1, {MAX_REPLICAS}] (replicas of this guest)",
+            ram = f"; {count:,} x {format_size(kw['memory'])} = {count * kw['memory'] / 2**40:.3g} " \
+                  f"TiB of guest RAM" if count > 0 and "memory" in kw else ""
+            fail(f"{w}.count", f"an integer in [1, {MAX_REPLICAS}] (replicas of this guest{ram})",
                  count)
         name = kw.pop("name")
         if not name:
