@@ -154,6 +154,13 @@ def _unavailable(what: str, reason: str) -> int:
     return 2
 
 
+def _error(message: str, status: int = 2) -> int:
+    """Print ``autoballoon: error: ...`` on one line: a library's message (pyarrow's, pandas')
+    inside ours may hold newlines."""
+    print(" ".join(f"autoballoon: error: {message}".split()), file=sys.stderr)
+    return status
+
+
 def main(argv=None) -> int:
     from autoballoon.scenario.spec import SpecError
 
@@ -168,15 +175,11 @@ def main(argv=None) -> int:
         return int(args.func(args) or 0)
     except (SpecError, TraceError) as e:
         # a bad scenario, parameter or trace file: the message names the file, line and key
-        print(f"autoballoon: error: {e}", file=sys.stderr)
-        return 2
+        return _error(str(e))
     except OSError as e:            # a file that cannot be read or written (disk full, ...)
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"autoballoon: error: {where}{e.strerror or e}", file=sys.stderr)
-        return 2
+        return _error(f"{e.filename}: {e.strerror or e}" if e.filename else str(e))
     except MemoryError as e:
-        print(f"autoballoon: error: out of memory ({e or 'no detail'})", file=sys.stderr)
-        return 2
+        return _error(f"out of memory ({e or 'no detail'})")
     except KeyboardInterrupt as e:
         # from a run, the message says how far it got (control.loop.Interrupted), and no
         # results were saved; elsewhere every file is written atomically

@@ -262,6 +262,20 @@ def test_vm_csv_numbers_that_overflow_are_one_line_not_a_warning(tmp_path, capsy
     assert "expected a value that fits int64" in err
 
 
+def test_library_messages_with_newlines_stay_on_one_line(tmp_path, capsys):
+    """Found by make fuzz: pyarrow's and pandas' messages end in a newline."""
+    path = write_trace(tmp_path / "t.parquet", [], [], [])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 8] ^= 1
+    path.write_bytes(bytes(data))
+    err = cli_error(["trace", "info", str(path)], capsys)
+    assert "t.parquet: not a readable Parquet trace file" in err
+    (tmp_path / "bad.csv").write_text("x\n\x00\x01,,\n")
+    err = cli_error(["trace", "convert", "--from", "csv", str(tmp_path / "bad.csv"),
+                     str(tmp_path / "o.parquet"), "--no-header"], capsys)
+    assert "bad.csv: not a ','-separated csv trace" in err
+
+
 def test_csv_page_numbers_beyond_int64(tmp_path, capsys):
     (tmp_path / "in.csv").write_text("a,b,c,d,e\n1,2,r,512,7\n1,3,r,512,"
                                      "99999999999999999999999\n")
