@@ -2,6 +2,9 @@
 through the guest model with memory at 10 % of the footprint, against libCacheSim's LRU on the
 same trace in the same run.
 
+``autoballoon bench --sweep`` instead times a 16-point sweep of the default scenario on a local Dask
+cluster of 1 worker and of N (one per core) and prints the speed-up (``sweep_bench``).
+
 ``autoballoon bench --json`` prints one JSON object: events, autoballoon_events_per_s,
 libcachesim_lru_events_per_s, ratio (ours / theirs), bytes_per_page, plus the miss ratios of both
 (a sanity check that the two simulate comparable caches: the guest's major-fault ratio is not an
@@ -21,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -173,6 +177,46 @@ def bench(events: int = EVENTS, pages: int = PAGES, memory_fraction: float = 0.1
     return out
 
 
+SWEEP_GRID = {"host.memory": ["512MiB", "576MiB", "640MiB", "704MiB"],
+              "host.policy_params.inflate": ["4MiB", "8MiB", "16MiB", "32MiB"]}
+
+
+def sweep_bench(workers: int | None = None) -> dict:
+    """Wall seconds of a 16-point sweep of the default scenario (qemu-auto) on a local Dask
+    cluster of 1 worker and of ``workers`` (default: one per core), each cluster started and
+    warmed (numba cache loaded) before the clock starts, each sweep into a fresh directory.
+    ``cpu_share``: the CPU time the runs got per worker and wall second, which says how much of
+    the machine other processes took (the speed-up means something only near 1.0)."""
+    from dask.distributed import Client, LocalCluster
+
+    from autoballoon.results.sweep import sweep, warm_up
+    n = workers or os.cpu_count() or 1
+    out = {"points": 16, "workers": n, "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
+    for k in (1, n):
+        t0 = time.perf_counter()
+        with LocalCluster(n_workers=k, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            client.run(warm_up)
+            start = time.perf_counter() - t0
+            with tempfile.TemporaryDirectory() as d:
+                t0 = time.perf_counter()
+                df = sweep(grid=SWEEP_GRID, out=d, client=client, progress=False)
+                wall = time.perf_counter() - t0
+                cpu = sum(json.loads(p.read_text())["sweep"]["cpu_seconds"]
+                          for p in Path(d, "_manifests").glob("*.json"))
+        assert df.attrs["runs"] == 16 and df.attrs["failed"] == 0, df.attrs
+        tag = f"{k}_worker" + ("s" if k > 1 else "")
+        out[f"wall_seconds_{tag}"] = round(wall, 2)
+        out[f"startup_seconds_{tag}"] = round(start, 2)
+        # CPU the workers got while running points, per worker and wall second: 1.0 = a
+        # core each all the time; less = the machine's other processes took the rest
+        out[f"cpu_share_{tag}"] = round(cpu / (wall * k), 2)
+    out["speedup"] = round(out["wall_seconds_1_worker"] / out[f"wall_seconds_{n}_workers"], 2) \
+        if n > 1 else 1.0
+    out["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="autoballoon bench", description=__doc__.split("\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -182,9 +226,16 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
     ap.add_argument("--perf-map", action="store_true",
                     help="compile afresh; write /tmp/perf-<pid>.map for perf (see perfmap.py)")
+    ap.add_argument("--sweep", action="store_true",
+                    help="instead: a 16-point sweep of the default scenario on 1 and on N Dask "
+                         "workers (wall seconds, speed-up)")
+    ap.add_argument("--workers", type=int, help="N for --sweep (default: one per core)")
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
+    if a.sweep:
+        print(json.dumps(sweep_bench(a.workers)))
+        return 0
     cache = perfmap.fresh_cache() if a.perf_map else None
     out = bench(a.events, a.pages, seed=a.seed, repeat=a.repeat)
     if cache:

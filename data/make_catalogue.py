@@ -5,12 +5,18 @@
 Recordings run real programs on this machine, so they differ from run to run (timing,
 addresses); conversions of the bundled inputs are deterministic. Prints a README table row
 (footprint, events, size, sha256) per file.
+
+The kernel builds (kbuild-*) need, installed beforehand (this script installs nothing):
+Debian's linux-source-6.1 (the tarball in /usr/src) and the build tools make, gcc, bc, bison,
+flex, libelf-dev, libssl-dev; and root with tracefs mounted (file reads are traced). Each
+builds in a fresh extraction of the tarball in the scratch directory (1.5 GB).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import hashlib
+import os
 import random
 import shutil
 import subprocess
@@ -25,7 +31,8 @@ from autoballoon.trace import (datacenter_envelope, info, read_csv, read_lackey,
                                read_any, record, save)
 
 PY = sys.executable
-CLOUDPHYSICS = Path("/work/shared/data/cloudphysics/cloudPhysicsIO.csv")
+# the raw CloudPhysics trace, shipped gzipped beside its conversion (see data/README.md)
+CLOUDPHYSICS = HERE / "cloudphysics" / "cloudPhysicsIO.csv.gz"
 C_SOURCES = ["/usr/share/doc/zlib1g-dev/examples", "/usr/share/doc/nettle-dev/examples",
              "/usr/share/doc/libpng-dev/examples"]
 MAKEFILE = "SRCS := $(wildcard *.c)\nall: $(SRCS:.c=.o)\n%.o: %.c\n\t-gcc -O2 -g -c $< -o $@\n"
@@ -48,6 +55,9 @@ def prepare(scratch: Path) -> None:
     src = scratch / "cbuild"
     src.mkdir()
     for d in C_SOURCES:
+        if not Path(d).is_dir():
+            print(f"make-j2: {d} is missing (Debian: install the -dev package), so the build "
+                  f"has fewer sources", file=sys.stderr)
         for p in Path(d).glob("*.[ch]"):
             shutil.copy(p, src)
     (src / "Makefile").write_text(MAKEFILE)
@@ -73,6 +83,72 @@ RECORDINGS = {
 }
 
 
+# Linux kernel builds from Debian's linux-source-6.1; each in a fresh extraction of the tarball
+LINUX_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+KBUILD = {
+    # name: (shell command in the source tree, interval ns, what it is)
+    "kbuild-tiny": ("make -s tinyconfig && make -s -j2 mm/", 50_000_000,
+                    "Linux 6.1 kernel build (Debian linux-source-6.1): make tinyconfig, then the "
+                    "mm/ subtree (and what it needs) with make -j2"),
+    "kbuild-defconfig-mm": ("make -s defconfig && make -s -j2 mm/", 100_000_000,
+                            "Linux 6.1 kernel build (Debian linux-source-6.1): make defconfig, "
+                            "then the mm/ subtree (and what it needs) with make -j2"),
+}
+KBUILD_TOOLS = ("make", "gcc", "ld", "bc", "bison", "flex", "tar", "xz")
+KBUILD_HEADERS = {"/usr/include/gelf.h": "libelf-dev", "/usr/include/openssl/ssl.h": "libssl-dev"}
+
+
+def kbuild_missing() -> list[str]:
+    """What a kernel-build recording needs and this machine lacks (empty: ready)."""
+    missing = []
+    if not LINUX_TARBALL.exists():
+        missing.append(f"Debian's linux-source-6.1 ({LINUX_TARBALL} not found)")
+    missing += [f"the {tool} command" for tool in KBUILD_TOOLS if not shutil.which(tool)]
+    missing += [f"{pkg} ({header} not found)" for header, pkg in KBUILD_HEADERS.items()
+                if not os.path.exists(header)]
+    if os.geteuid() != 0:
+        missing.append("root (the file reads of the build are traced with tracefs)")
+    elif not any(os.path.isdir(f"{d}/instances") for d in ("/sys/kernel/tracing",
+                                                               "/sys/kernel/debug/tracing")):
+        missing.append("tracefs (mount -t tracefs nodev /sys/kernel/tracing)")
+    return missing
+
+
+def versions() -> dict:
+    """Package versions of what a kernel build runs (dpkg)."""
+    out = {}
+    for pkg in ("linux-source-6.1", "gcc-12", "make", "binutils"):
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg], capture_output=True,
+                           text=True)
+        out[pkg] = r.stdout.strip() if r.returncode == 0 else "?"
+    return out
+
+
+def record_kbuild(scratch: Path, only) -> None:
+    out = HERE / "traces"
+    out.mkdir(exist_ok=True)
+    for name, (cmd, interval, what) in KBUILD.items():
+        if only and name not in only:
+            continue
+        tree = scratch / name
+        tree.mkdir()
+        subprocess.run(["tar", "xJf", str(LINUX_TARBALL), "-C", str(tree)], check=True)
+        src = tree / "linux-source-6.1"
+        trace, status = record(["sh", "-c", cmd], interval_ns=interval, trace_reads=True,
+                               cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if status != 0:
+            sys.exit(f"make_catalogue: {name}: the build failed (exit status {status}); "
+                     f"run `{cmd}` in an extracted {LINUX_TARBALL.name} to see why")
+        trace = dataclasses.replace(trace, meta={
+            **trace.meta, "command": cmd, "workload": what, "versions": versions(),
+            "licence": "trace recorded by the autoballoon project, no restrictions; the "
+                       "traced program is the Linux kernel (GPL-2.0); the trace holds no "
+                       "source text, only page numbers, operations and times"})
+        save(trace, out / f"{name}.parquet")
+        report(out / f"{name}.parquet", what)
+        shutil.rmtree(tree)
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -92,6 +168,10 @@ def record_all(scratch: Path, only) -> None:
     out.mkdir(exist_ok=True)
     for name, (cmd, cwd, interval, what) in RECORDINGS.items():
         if only and name not in only:
+            continue
+        if not shutil.which(cmd[0]):
+            print(f"{name}: not recorded, '{cmd[0]}' is not installed (traces/{name}.parquet "
+                  f"kept as it was)", file=sys.stderr)
             continue
         trace, status = record(cmd, interval_ns=interval, cwd=scratch / cwd,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -127,7 +207,7 @@ def convert_all(only) -> None:
             report(path, f"trace convert --from datacenter {source} --day 0 --memory 1GiB")
 
 
-ONLY_CHOICES = ("cloudphysics", "lackey", "envelopes", *RECORDINGS)
+ONLY_CHOICES = ("cloudphysics", "lackey", "envelopes", *RECORDINGS, *KBUILD)
 
 
 def main() -> None:
@@ -136,13 +216,23 @@ def main() -> None:
                     help=f"regenerate only these: {', '.join(ONLY_CHOICES)}")
     ap.add_argument("--scratch", default=None)
     args = ap.parse_args()
+    kbuild = not args.only or set(args.only) & set(KBUILD)
+    if kbuild and (missing := kbuild_missing()):
+        sys.exit("make_catalogue: the kernel-build recordings (kbuild-*) need what this script "
+                 "does not install: " + "; ".join(missing) + ".\nOn Debian 12, as root: "
+                 "apt-get install linux-source-6.1 bc bison flex libelf-dev libssl-dev. "
+                 "The other files regenerate with --only NAME ...")
     convert_all(args.only)
-    if args.only and not set(args.only) & set(RECORDINGS):
+    programs = not args.only or set(args.only) & set(RECORDINGS)
+    if not programs and not kbuild:
         return
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="autoballoon-catalogue-"))
     try:
-        prepare(scratch)
-        record_all(scratch, args.only)
+        if programs:
+            prepare(scratch)
+            record_all(scratch, args.only)
+        if kbuild:
+            record_kbuild(scratch, args.only)
     finally:
         if not args.scratch:
             shutil.rmtree(scratch)

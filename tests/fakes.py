@@ -8,8 +8,12 @@ Model, per tick of length dt (not Linux; just enough to react to balloons):
 - the balloon moves towards its target at ``BALLOON_RATE`` bytes per 100 ms; with the
   auto_balloon feature a guest that swaps deflates its balloon by the shortfall at once;
 - touched guest pages stay backed on the host unless the balloon takes them; backing beyond
-  host memory is host swap; host events from the backed fraction (>75 % LOW, >85 % MEDIUM,
-  >95 % CRITICAL), unless ``host_events`` scripts them ({tick end ns: [levels]}).
+  host memory is host swap (charged to the guests in proportion to their backing); host events
+  from the backed fraction (>75 % LOW, >85 % MEDIUM, >95 % CRITICAL), unless ``host_events``
+  scripts them ({tick end ns: [levels]});
+- the guest's first ``min(need, ram - balloon)`` frames are accessed every tick (their EPT
+  accessed bits set); Committed_AS is the guest's used plus swapped memory; watermarks are
+  1 %, 1.25 % and 1.5 % of memory.
 """
 from __future__ import annotations
 
@@ -51,6 +55,7 @@ class FakeMachine(MachineAPI):
         self.host_swapped = 0
         self.events: list[int] = []
         self.rng = [np.random.default_rng([scenario.run.seed, g]) for g in range(n)]
+        self.young = [np.zeros(ram // PAGE, bool) for ram in self.ram]
         self.set_target_calls: list[tuple[int, int, int]] = []
         self.advance_calls: list[int] = []
         for g, spec in enumerate(scenario.guests):
@@ -99,6 +104,7 @@ class FakeMachine(MachineAPI):
             self.progress[g] += (dt - stall) // 1000
             self.pressure[g] = VMPRESSURE_MEDIUM if swapped else -1
             self.touched[g] = max(self.touched[g], min(need, room))
+            self.young[g][:min(need, room) // PAGE] = True
         # host: backing of touched, unballooned guest memory
         backed = sum(min(self.touched[g], self.ram[g] - self.balloon[g])
                      for g in range(len(self.names)))
@@ -160,6 +166,27 @@ class FakeMachine(MachineAPI):
         return {"MemTotal": mem, "MemFree": mem - used, "Used": used, "SwapTotal": swap,
                 "SwapFree": swap - min(swap, self.host_swapped)}
 
+    def committed_as(self, g):
+        return min(self.touched[g], self.ram[g] - self.balloon[g]) + self.swapped[g]
+
+    def zoneinfo(self, g):
+        marks = _watermarks(self.ram[g])
+        return {**marks, "totalreserve": marks["high"]}
+
+    def host_usage(self, g):
+        backed = [min(t, r - b) for t, r, b in zip(self.touched, self.ram, self.balloon)]
+        swap = self.host_swapped * backed[g] // max(1, sum(backed)) // PAGE * PAGE
+        return {"VmRSS": backed[g] - swap, "VmSwap": swap}
+
+    def host_zoneinfo(self):
+        return _watermarks(self.scenario.host.memory)
+
+    def test_and_clear_young(self, g, frames):
+        frames = np.asarray(frames, np.int64)
+        young = self.young[g][frames].copy()
+        self.young[g][frames] = False
+        return young
+
     def host_pressure_events(self):
         events, self.events = self.events, []
         return events
@@ -171,6 +198,11 @@ class FakeMachine(MachineAPI):
         assert 0 < target <= self.ram[g], target
         self.set_target_calls.append((self.now_ns, g, target))
         self.balloon_target[g] = (self.ram[g] - target) // PAGE * PAGE
+
+
+def _watermarks(memory):
+    wmin = memory // 100 // PAGE * PAGE
+    return {"min": wmin, "low": wmin * 5 // 4, "high": wmin * 3 // 2}
 
 
 class RecordingPolicy:

@@ -12,9 +12,15 @@ def phases(*specs, **kw):
     return WorkloadSpec(kind="phases", phases=tuple(PhaseSpec(**p) for p in specs), **kw)
 
 
+# Tiny guests test mechanisms: by default they give the kernel no memory of its own (a real
+# kernel keeps ~38 MiB at boot) and have no THP watermark rule; tests of those pass them.
+BARE = dict(reserved=0, kernel_memory=0, thp="never")
+
+
 def guest(name="vm", memory=16 * MiB, swap=32 * MiB, workload=None, **kw):
     workload = workload or phases(dict(length=8 * MiB, passes=2))
-    return GuestSpec(name=name, memory=memory, swap=SwapSpec(size=swap), workload=workload, **kw)
+    return GuestSpec(name=name, memory=memory, swap=SwapSpec(size=swap), workload=workload,
+                     **{**BARE, **kw})
 
 
 def scenario(*guests, host_memory=1024 * MiB, host_swap=0, duration=2 * S, seed=1, policy="none",
@@ -23,7 +29,7 @@ def scenario(*guests, host_memory=1024 * MiB, host_swap=0, duration=2 * S, seed=
     return Scenario(run=RunSpec(duration_ns=duration, tick_ns=tick, seed=seed,
                                 slice_ns=min(MS, tick)),
                     host=HostSpec(memory=host_memory, swap=SwapSpec(size=host_swap),
-                                  policy=policy),
+                                  policy=policy, **BARE),
                     guests=tuple(guests))
 
 

@@ -163,11 +163,12 @@ class ScanControl:
     cost_ns: int = 0
 
 
-SCALARS = ("nr_slab", "slab_deferred", "swap_cursor", "anon_cost",
+SCALARS = ("nr_slab", "slab_deferred", "reporting_clock", "swap_cursor", "anon_cost",
            "file_cost", "nonresident_age", "vmp_scanned", "vmp_reclaimed", "vmp_level",
            "kswapd_awake", "kswapd_clock", "kswapd_prio", "kswapd_failures")
 # slab_deferred is the slab cache shrinker's nr_deferred (m.shrinker_deferred[g, 0])
-S_IDS = {"nr_slab": L.S_NR_SLAB, "swap_cursor": L.S_SWAP_CURSOR,
+S_IDS = {"nr_slab": L.S_NR_SLAB, "reporting_clock": L.S_REPORTING_CLOCK,
+         "swap_cursor": L.S_SWAP_CURSOR,
          "anon_cost": L.S_ANON_COST, "file_cost": L.S_FILE_COST,
          "nonresident_age": L.S_NONRESIDENT_AGE, "vmp_scanned": L.S_VMP_SCANNED,
          "vmp_reclaimed": L.S_VMP_RECLAIMED, "vmp_level": L.S_VMP_LEVEL,
@@ -193,7 +194,6 @@ class Guest:
     vmstat: Counter
     scalars: dict[str, int]
     blk_nfree: dict[int, int]                    # global block number -> free frames
-    blk_since: dict[int, int]
 
     # --- derived ----------------------------------------------------------------------------
     @property
@@ -265,8 +265,7 @@ class Guest:
                    vmstat=Counter({k: int(v) for k, v in zip(L.VMSTAT_NAMES, m.V[g]) if v}),
                    scalars={**{k: int(S[i]) for k, i in S_IDS.items()},
                             "slab_deferred": int(m.shrinker_deferred[g, 0])},
-                   blk_nfree={b: int(m.blk_nfree[b]) for b in range(b0, b0 + nb)},
-                   blk_since={b: int(m.blk_since[b]) for b in range(b0, b0 + nb)})
+                   blk_nfree={b: int(m.blk_nfree[b]) for b in range(b0, b0 + nb)})
 
     def to_state(self):
         """A fresh one-guest MachineState holding this guest (frame_base etc. must be 0)."""
@@ -311,7 +310,6 @@ class Guest:
             m.V[0, L.VMSTAT_NAMES.index(k)] = v
         for b, nf in self.blk_nfree.items():
             m.blk_nfree[b] = nf
-            m.blk_since[b] = self.blk_since[b]
         return m
 
     def diff(self, m, g: int, limit: int = 20) -> list[str]:
@@ -351,9 +349,8 @@ class Guest:
         for k in sorted(set(self.vmstat) | set(other.vmstat)):
             if self.vmstat[k] != other.vmstat[k]:
                 out.append(f"vmstat {k}: naive {self.vmstat[k]} kernel {other.vmstat[k]}")
-        if (self.blk_nfree, self.blk_since) != (other.blk_nfree, other.blk_since):
-            out.append(f"pageblocks: naive {self.blk_nfree} {self.blk_since}, kernel "
-                       f"{other.blk_nfree} {other.blk_since}")
+        if self.blk_nfree != other.blk_nfree:
+            out.append(f"pageblocks: naive {self.blk_nfree}, kernel {other.blk_nfree}")
         return out[:limit]
 
     # --- free pages and swap slots ----------------------------------------------------------
@@ -366,8 +363,9 @@ class Guest:
         self.vmstat["pgfree"] += 1
         blk = page.pfn // BLOCK_PAGES
         self.blk_nfree[blk] += 1
-        if self.blk_nfree[blk] == BLOCK_PAGES:
-            self.blk_since[blk] = now
+        if self.blk_nfree[blk] == BLOCK_PAGES:        # page_reporting_notify_free()
+            due = now + c.PAGE_REPORTING_DELAY_NS
+            self.scalars["reporting_clock"] = min(self.scalars["reporting_clock"], due)
 
     def get_swap_page(self, vpn: int):
         """Next fit: the first free slot at or after the cursor, wrapping; None when full."""

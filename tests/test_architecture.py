@@ -23,7 +23,7 @@ LAYERS = [
     {"machine"},
     {"control"},
     {"results"},
-    {"plots", "cli", "bench", "perfmap"},
+    {"plots", "explorer", "cli", "bench", "perfmap"},
 ]
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from machines import MS, MiB, S, guest, phases, run, scenario
 
+from autoballoon import uapi
 from autoballoon.machine import Machine
 from autoballoon.machine import layout as L
 from autoballoon.scenario.spec import WorkloadSpec
@@ -26,16 +27,20 @@ def stream(pages, gap_ns=1000, exit_after=False, idle_ns=0):
 
 
 def test_driver_moves_towards_target_256_pages_per_batch():
-    """Naive model: one batch of at most 256 pages every 250 us (the first at t = 0) until
-    actual == target."""
+    """One batch of at most 256 pages at a time, each a tell_host round trip long (40 us +
+    2.2 us per page madvised), the first at t = 0; the work runs at the start of each 1 ms
+    slice while a batch is due, until actual == target."""
     g = guest(memory=32 * MiB, target=32 * MiB - 1000 * PAGE,
               workload=phases(dict(length=1 * MiB, passes=1)))
     m = Machine(scenario(g, duration=10 * MS), debug=True)
+    batch = g.tell_host_ns + 256 * g.madvise_dontneed_ns
     seen = []
-    for k in range(1, 7):
-        m.advance(k * 250_000)
+    for k in range(1, 5):
+        m.advance(k * MS)
         seen.append(m.meminfo(0)["balloon_actual"] // PAGE)
-    assert seen == [min(1000, 256 * k) for k in range(1, 7)]
+    # batches start at 0, 603 us, 1206 us, 1810 us: by the slice starting at (k-1) ms
+    assert seen == [min(1000, 256 * ((k - 1) * MS // batch + 1)) for k in range(1, 5)]
+    assert seen == [256, 512, 1000, 1000]
     m.set_target(0, 32 * MiB)                         # deflate completely
     m.advance(10 * MS)
     v = m.vmstat(0)
@@ -96,25 +101,49 @@ def auto_guest(variant="rfc", target=16 * MiB, length=28 * MiB, kernel="6.1", sw
                  workload=w)
 
 
-@pytest.mark.parametrize("kernel", ["6.1", "3.7"])
-def test_auto_balloon_shrinker_deflates_under_guest_pressure_and_reinflates(kernel):
-    m = run(scenario(auto_guest(kernel=kernel), duration=2 * S))
-    v = m.vmstat(0)
-    assert v["balloon_shrinker_calls"] > 0 and v["balloon_deflate"] > 0
-    assert v["balloon_inflate"] > 4096                 # inflated again towards the old target
-    assert v["balloon_reversals"] > 0
+def test_auto_balloon_shrinker_deflates_6_1_stays_deflated_3_7_reinflates_at_stats_polls():
+    """The shrinker deflates under guest pressure and leaves the target alone. In 6.1 nothing
+    restarts the balloon work but a config change, so the balloon stays deflated; the 3.x
+    kthread is woken by every stats request (1 s polls) and inflates again."""
+    new = run(scenario(auto_guest(kernel="6.1"), duration=2 * S)).vmstat(0)
+    assert new["balloon_shrinker_calls"] > 0 and new["balloon_deflate"] > 0
+    assert new["balloon_inflate"] == 4096 and new["balloon_reversals"] == 1   # boot inflation
+    old = run(scenario(auto_guest(kernel="3.7"), duration=2 * S)).vmstat(0)
+    assert old["balloon_deflate"] > 0 and old["balloon_inflate"] > 4096
+    assert old["balloon_reversals"] >= 3
 
 
-def test_rfc_shrinker_is_refused_during_out_of_puff_sleep_fixed_is_not():
+def test_rfc_lock_across_out_of_puff_refuses_every_shrinker_call():
+    """No swap and a balloon asking for more than the workload leaves: inflation runs out of
+    puff. The RFC holds balloon_lock across its allocations and the 200 ms sleep, so every
+    shrinker call fails and nothing is given back; corrected, the lock is held only while a
+    batch tells the host, the shrinker gives memory back, and the still-kicked balloon work
+    takes it again: churn, the balloon fighting the guest."""
     def counters(variant):
-        # the balloon asks for more than the workload leaves and there is no swap: inflation
-        # runs out of puff and (in the RFC) sleeps 200 ms holding balloon_lock
         g = auto_guest(variant=variant, target=8 * MiB, length=20 * MiB, swap=0)
         return run(scenario(g, duration=2 * S)).vmstat(0)
     rfc, fixed = counters("rfc"), counters("fixed")
-    assert rfc["balloon_out_of_puff"] > 0 and rfc["balloon_shrinker_busy"] > 0
-    # fixed: the inflating allocation's own reclaim may deflate the balloon (churn), never busy
-    assert fixed["balloon_shrinker_busy"] == 0 and fixed["balloon_shrinker_calls"] > 0
+    assert rfc["balloon_out_of_puff"] > 0
+    assert rfc["balloon_shrinker_busy"] == rfc["balloon_shrinker_calls"] > 0
+    assert rfc["balloon_deflate"] == 0 and rfc["oom_kill"] == 1
+    assert fixed["balloon_deflate"] > 2048
+    assert fixed["balloon_shrinker_busy"] < fixed["balloon_shrinker_calls"]
+    assert fixed["balloon_inflate"] > 6144 + 2048          # inflated what it gave back again
+
+
+def test_6_1_deflate_on_oom_stays_until_the_host_writes_the_target_again():
+    w = phases(dict(length=26 * MiB, pattern="seq", passes=2))
+    g = guest(memory=32 * MiB, swap=0, target=16 * MiB, workload=w,
+              features=frozenset({"stats_vq", "deflate_on_oom"}))
+    m = Machine(scenario(g, duration=3 * S), debug=True)
+    m.advance(2 * S)
+    after_oom = m.meminfo(0)["balloon_actual"]
+    assert m.vmstat(0)["balloon_oom_deflate"] > 0 and after_oom < 16 * MiB
+    m.advance(2500 * MS)
+    assert m.meminfo(0)["balloon_actual"] == after_oom        # stats polls do not restart it
+    m.set_target(0, 16 * MiB)                                 # the same target, again
+    m.advance(3 * S)
+    assert m.meminfo(0)["balloon_actual"] > after_oom
 
 
 def test_rfc_leaks_more_than_asked_then_nothing_when_balloon_is_small():
@@ -123,8 +152,12 @@ def test_rfc_leaks_more_than_asked_then_nothing_when_balloon_is_small():
     m = Machine(scenario(g, duration=10 * MS))
     m.advance(5 * MS)
     assert m.meminfo(0)["balloon_actual"] == 300 * PAGE
+    # the last inflate batch may still be telling the host: the shrinker waits for the lock
+    wait = max(0, int(m.m.S[0, L.S_BALLOON_LOCK_UNTIL]) - m.now_ns)
     assert balloon.shrinker_leak(m.m, 0, 128, m.now_ns) == 172   # target 172 read as a count
     assert balloon.shrinker_leak(m.m, 0, 128, m.now_ns) == 0     # 128 <= nr_to_scan: nothing
+    # the reclaiming task paid the wait and one deflate round trip; reclaim collects it
+    assert m.m.S[0, L.S_CALLBACK_NS] == wait + g.tell_host_ns + 172 * g.madvise_willneed_ns
 
 
 def test_deflate_on_oom_frees_256_pages_per_oom_only_after_reclaim_fails():
@@ -140,18 +173,24 @@ def test_deflate_on_oom_frees_256_pages_per_oom_only_after_reclaim_fails():
     assert withswap["pswpout"] > 0
 
 
-def test_free_page_reporting_lowers_host_usage():
-    def host_used(features):
+def test_free_page_reporting_lowers_host_usage_above_its_gate_only():
+    """Whole free 2 MiB blocks are reported (and unbacked by the host) in a pass 2 s after the
+    first one appears, but only while free memory exceeds the low watermark + 64 MiB
+    (page_reporting_process_zone): a 96 MiB guest that freed 32 MiB reports, a 64 MiB one
+    cannot."""
+    def host_used(memory, features):
         st = stream(np.arange(8192), exit_after=True, idle_ns=4 * S)   # 32 MiB, exit, idle
-        g = guest(memory=64 * MiB, features=frozenset(features),
+        g = guest(memory=memory, features=frozenset(features),
                   workload=WorkloadSpec(kind="trace", path="s"))
         m = Machine(scenario(g, duration=5 * S), traces={"s": st}, debug=True)
         m.advance(4 * S)
         return m.host_meminfo()["Used"], m.vmstat(0)["free_page_reported"]
-    used_off, rep_off = host_used({"stats_vq"})
-    used_on, rep_on = host_used({"stats_vq", "free_page_reporting"})
-    assert rep_off == 0 and rep_on >= 8192 - 512
+    used_off, rep_off = host_used(96 * MiB, {"stats_vq"})
+    used_on, rep_on = host_used(96 * MiB, {"stats_vq", "free_page_reporting"})
+    assert rep_off == 0 and rep_on >= 96 * 256 - 512
     assert used_off >= 32 * MiB and used_on < 4 * MiB
+    _, rep_small = host_used(64 * MiB, {"stats_vq", "free_page_reporting"})
+    assert rep_small == 0                               # 64 MiB free < low + 64 MiB
 
 
 def test_stats_vq_is_refreshed_only_when_the_host_polls():
@@ -168,6 +207,22 @@ def test_stats_vq_is_refreshed_only_when_the_host_polls():
     assert m.balloon_stats(0)["free_memory"] < polled["free_memory"]
     # the poll at 1 s: VIRTIO_BALLOON_S_MINFLT is the kernel's pgfault (major faults included)
     assert m.balloon_stats(0)["minor_faults"] == 2048 == m.vmstat(0)["pgfault"]
+
+
+@pytest.mark.parametrize("kernel, sent", [
+    ("3.7", {"swap_in", "swap_out", "major_faults", "minor_faults", "free_memory",
+             "total_memory"}),
+    ("6.1", {"swap_in", "swap_out", "major_faults", "minor_faults", "free_memory",
+             "total_memory", "available_memory", "disk_caches", "hugetlb_allocations",
+             "hugetlb_failures"}),
+    ("6.12", set(uapi.STATS_TAGS))])
+def test_stats_tags_are_those_the_guest_kernel_sends(kernel, sent):
+    w = phases(dict(length=24 * MiB, pattern="seq", passes=2))
+    m = run(scenario(guest(memory=16 * MiB, kernel=kernel, workload=w), duration=1500 * MS))
+    stats = m.balloon_stats(0)
+    assert {k for k, v in stats.items() if v >= 0} == sent      # absent: -1, as QEMU shows
+    if kernel == "6.12":
+        assert stats["async_scans"] == m.vmstat(0)["pgscan_kswapd"] * PAGE > 0   # bytes
 
 
 @pytest.mark.parametrize("free", [0, 10_000])

@@ -30,6 +30,8 @@ from hypothesis import strategies as st
 from autoballoon import cli
 from autoballoon.trace import AccessTrace, save, synth
 from autoballoon.trace.ops import OP_EXIT, OP_FILE, OP_FREE, OP_SYSCALL, OP_WRITE
+from autoballoon.control.policies import POLICIES
+from autoballoon.scenario.spec import KERNELS
 from autoballoon.uapi import FEATURES
 
 TOTAL = int(os.environ.get("AUTOBALLOON_FUZZ_EXAMPLES", "200"))
@@ -130,6 +132,7 @@ def to_toml(doc: dict) -> str:
 # --- scenario documents ---------------------------------------------------------------------------
 
 TRACES = ("rand", "zipf", "read", "frees", "zeros", "empty", "far")
+POLICY_NAMES = tuple(sorted(POLICIES))      # the policy zoo too: tiny guests, default parameters
 HOSTILE = ["", ":", "..x:Y", "1e30GiB", "1e12s", "0", "0ns", "1ns", "4097", "1PiB", "-1s",
            "nan", "host", "vm", "vm-0", "é\u0000", "1e-300s", "/no/such.parquet", "zipf",
            "trace", 0, -1, 1, 2**63 - 1, -2**63, 2**40, 1.5, -0.0, 1e-300, 1e300,
@@ -170,13 +173,20 @@ def workload(draw):
     return w
 
 
+# What a machine keeps at boot: mostly nothing (tiny machines, as tests/machines.py makes them),
+# sometimes a little, sometimes the defaults (a real kernel's: too much for a tiny guest).
+BOOT = [{"reserved": 0, "kernel_memory": 0, "thp": "never"}] * 3 + [
+    {"reserved": "1MiB", "kernel_memory": "2MiB", "thp": "madvise"},
+    {"reserved": 0, "kernel_memory": "4MiB", "thp": "always"}, {}]
+
+
 @st.composite
 def guest(draw, name: str):
     memory = draw(st.integers(16, 32))
     g = {"name": name, "memory": f"{memory}MiB", "swap": f"{draw(st.integers(0, 32))}MiB",
-         "kernel": draw(st.sampled_from(("6.1", "3.7"))),
+         "kernel": draw(st.sampled_from(KERNELS)),
          "features": sorted(draw(st.sets(st.sampled_from(sorted(FEATURES))))),
-         "workload": draw(workload())}
+         "workload": draw(workload()), **draw(st.sampled_from(BOOT))}
     if draw(st.booleans()):
         g["count"] = draw(st.integers(1, 3))
     if draw(st.booleans()):
@@ -199,7 +209,7 @@ def scenario_doc(draw):
                    "seed": draw(st.integers(0, 1000))},
            "host": {"memory": f"{draw(st.integers(32, 160))}MiB",
                     "swap": f"{draw(st.integers(0, 64))}MiB",
-                    "policy": draw(st.sampled_from(("none", "static", "qemu-auto")))},
+                    "policy": draw(st.sampled_from(POLICY_NAMES)), **draw(st.sampled_from(BOOT))},
            "guest": [draw(guest(n)) for n in names]}
     if doc["host"]["policy"] == "qemu-auto" and draw(st.booleans()):
         doc["host"]["policy_params"] = {"inflate": f"{draw(st.integers(1, 16))}MiB"}
@@ -278,7 +288,7 @@ def workdir(tmp_path_factory):
 def test_scenarios_run_cleanly_or_fail_with_one_line(workdir, text):
     path = workdir / "s.toml"
     path.write_text(text)
-    check(["run", str(path), "--out", str(workdir / "out"), "--quiet", "--debug"])
+    check(["run", str(path), "--out", str(workdir / "out"), "--quiet", "--debug", "--force"])
 
 
 # --- trace files ----------------------------------------------------------------------------------
@@ -359,12 +369,13 @@ def test_trace_files_load_cleanly_or_fail_with_one_line(workdir, arrays, how, lo
         how = ("junk", bytes(np.asarray(arrays[1], np.int64).tobytes()[:300]))
     corrupt(path, how)
     check(["trace", "info", str(path)] + (["--window", window] if window else []))
-    text = to_toml({"run": {"duration": "200ms"}, "host": {"memory": "64MiB"},
-                    "guest": [{"name": "vm", "memory": "16MiB", "swap": "16MiB",
+    text = to_toml({"run": {"duration": "200ms"}, "host": {"memory": "64MiB", **BOOT[0]},
+                    "guest": [{"name": "vm", "memory": "16MiB", "swap": "16MiB", **BOOT[0],
                                "workload": {"kind": "trace", "path": "t.parquet", "loop": loop,
                                             "speed": speed}}]})
     (workdir / "t.toml").write_text(text)
-    check(["run", str(workdir / "t.toml"), "--out", str(workdir / "tout"), "--quiet", "--debug"])
+    check(["run", str(workdir / "t.toml"), "--out", str(workdir / "tout"), "--quiet", "--debug",
+           "--force"])
 
 
 # --- argument lists -------------------------------------------------------------------------------
@@ -380,6 +391,12 @@ DURATIONS = ("1us", "2ms", "1ns", "0", "0ns", "1e12s", "-1s", "nan", "1")
 COLUMNS = ("1", "2", "3", "4", "5", "0", "-1", "9")
 BLOCKS = ("512", "4096", "1", "1073741824", "0", "-1", "1e3")
 NS_PER = ("1", "10", "0", "-1", "1000000000000000000")
+SETS = ("run.seed=5", "host.memory=96MiB", "host.memory=1e30GiB", "guest.vm.swappiness=0",
+        "guest.vm.memory=17MiB", "guest.vm-0.memory=20MiB", "guest.nope.memory=20MiB",
+        "host.policy_params.inflate=2MiB", "host.policy=mom", "guest.vm.kernel_memory=8MiB",
+        "guest.vm.workload.phases[0].think=0ns", "guest.vm.workload.phases[3].length=4MiB",
+        "schedule[0].target=8MiB", "run.tick=1h", "x", "=1", "run..seed=1", "run.seed=[",
+        "guest.vm.tell_host=2s", "host.reserved=auto")
 
 
 def option(name, values):
@@ -432,11 +449,16 @@ def arguments(draw, workdir):
                                                                         f"{d}/file/x")))]
         argv.append("--quiet")
         if which == "run":
-            argv += draw(option("--policy", ("none", "static", "qemu-auto", ":", "x", "")))
+            argv += draw(option("--policy", ("none", "static", "qemu-auto", "mom", "esx",
+                                             "proxmox", ":", "x", "")))
         else:
             argv += draw(option("--policies", ("", ",", "none", "none,static", "none,x",
-                                               "qemu-auto,none")))
+                                               "qemu-auto,none", "mom,static", "hyperv,crosvm")))
             argv += draw(option("--jobs", ("1", "0", "-1", "x")))
+        for _ in range(draw(st.integers(0, 2))):
+            argv += ["--set", draw(st.sampled_from(SETS))]
+        argv += draw(option("--seed", SEEDS))
+        argv += draw(st.sampled_from(([], ["--force"])))
     return argv
 
 
@@ -453,8 +475,9 @@ def argdir(workdir):
     (d / "vmbig.csv").write_text("Timestamp [ms];Memory capacity provisioned [KB];"
                                  "Memory usage [%]\n0;1e300;1e300\n1e300;0;1\n")
     (d / "tiny.toml").write_text(to_toml({
-        "run": {"duration": "100ms"}, "host": {"memory": "64MiB", "policy": "qemu-auto"},
-        "guest": [{"name": "vm", "memory": "16MiB", "swap": "8MiB",
+        "run": {"duration": "100ms"},
+        "host": {"memory": "64MiB", "policy": "qemu-auto", **BOOT[0]},
+        "guest": [{"name": "vm", "memory": "16MiB", "swap": "8MiB", **BOOT[0],
                    "features": ["stats_vq", "auto_balloon"],
                    "workload": {"kind": "phases",
                                 "phases": [{"length": "4MiB", "passes": 2}]}}]}))

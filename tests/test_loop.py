@@ -82,8 +82,10 @@ def test_targets_from_policy_reach_the_machine_and_are_clamped():
     spy = Spy(host_events={})
     policy = RecordingPolicy(s, script={TICK: {0: 100 * MIB, 2: 10 * 2**30}})
     r = simulate(s, policy, progress=False, machine_factory=spy)
-    # the target above ram_size is clamped to ram_size (as QEMU does) and so is no change
-    assert [(t, g, v // MIB) for t, g, v in spy.machine.set_target_calls] == [(TICK, 0, 100)]
+    # every command reaches the machine (QEMU notifies the guest even for an unchanged
+    # target); the one above ram_size is clamped to ram_size, as QEMU does
+    assert [(t, g, v // MIB) for t, g, v in spy.machine.set_target_calls] == [(TICK, 0, 100),
+                                                                            (TICK, 2, 256)]
     ts = r.timeseries
     assert list(ts[ts["guest"] == "a-0"]["target"] // MIB) == [256, 100, 100, 100]
 
@@ -128,9 +130,10 @@ def test_policy_by_name_uses_scenario_params_only_for_its_own_policy():
     s = parse_scenario(TEXT.replace("DURATION", "1s").replace(
         'policy = "qemu-auto"', 'policy = "qemu-auto"\npolicy_params = { inflate = "32MiB" }'))
     r = simulate(s, "qemu-auto", progress=False, machine_factory=FakeMachine)
-    assert r.manifest["policy"] == {"name": "qemu-auto", "params": {"inflate": "32MiB"}}
+    assert r.manifest["policy"] == {"name": "qemu-auto", "ref": "qemu-auto",
+                                    "params": {"inflate": "32MiB"}}
     r = simulate(s, "none", progress=False, machine_factory=FakeMachine)
-    assert r.manifest["policy"] == {"name": "none", "params": {}}
+    assert r.manifest["policy"] == {"name": "none", "ref": "none", "params": {}}
 
 
 # --- compare ---------------------------------------------------------------------------------

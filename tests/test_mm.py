@@ -3,18 +3,47 @@ import numpy as np
 import pytest
 from machines import MS, MiB, S, guest, phases, run, scenario
 
+from autoballoon.machine import layout as L
 from autoballoon.machine.mm import vmpressure
-from autoballoon.machine.mm.watermark import min_free_kbytes, watermarks
+from autoballoon.machine.mm.watermark import (boot_reserved_pages, min_free_kbytes,
+                                               per_zone_watermarks, watermarks)
 from autoballoon.uapi import VMPRESSURE_CRITICAL, VMPRESSURE_LOW, VMPRESSURE_MEDIUM
 
 
 @pytest.mark.nojit
-def test_watermarks_match_the_kernel_formula():
-    # 1 GiB guest: min_free_kbytes = int_sqrt(1048576 * 16) = 4096 kB = 1024 pages
-    assert min_free_kbytes(262144) == 4096
-    # delta = max(min / 4, 262144 * 10 / 10000) = max(256, 262) = 262 pages
-    assert watermarks(262144) == (1024, 1286, 1548)
-    assert min_free_kbytes(1) == 128 and min_free_kbytes(10**10) == 262144
+def test_boot_memory_matches_a_real_debian_6_1_guest():
+    # MemTotal of Debian's 6.1.0-57 kernel booted under QEMU (pc, 2 vCPUs), measured
+    for ram_mib, memtotal_kb in ((256, 208_484), (512, 466_148), (1024, 981_476),
+                                 (2048, 2_012_132)):
+        assert (ram_mib << 20) // 4096 - boot_reserved_pages(ram_mib << 20) == memtotal_kb // 4
+    # RAM above 4 GiB (QEMU pc: 3 GiB below) costs the 64 MiB swiotlb too: measured 4,007,132
+    assert abs((4 << 30) // 4096 - boot_reserved_pages(4 << 30) - 4_007_132 // 4) < 200
+
+
+@pytest.mark.nojit
+def test_watermarks_match_the_kernel_formulas():
+    """Values computed by hand from mm/page_alloc.c and mm/khugepaged.c of 6.1."""
+    ram = 256 << 20                      # THP is off below 512 MiB of totalram
+    w = watermarks(ram, 55_614)
+    assert w.min_free_kbytes == 1_886 and w.zones == (3840, 51_774, 0)
+    per_zone = per_zone_watermarks(w.zones, w.min_free_kbytes, 10, False)
+    assert per_zone[:2] == [(32, 40, 48), (438, 547, 656)]
+    assert w.totalreserve == 906                         # + lowmem_reserve[DMA] = 51774/256
+    assert tuple(w) == (438 + 32 + 202, 547 + 40 + 202, 656 + 40 + 202)
+    ram = 1 << 30                        # THP: 512 pages x 2 zones x (2 + 3 * 3) = 45,056 kB
+    w = watermarks(ram, 249_150)
+    assert w.min_free_kbytes == 45_056
+    assert per_zone_watermarks(w.zones, 45_056, 10, False)[:2] == [(173, 216, 259),
+                                                                  (11_090, 13_862, 16_634)]
+    assert tuple(w) == (12_221, 15_036, 17_808) and w.totalreserve == 17_851
+    assert watermarks(ram, 249_150, thp=False).min_free_kbytes == 3_993   # int_sqrt rule
+    assert watermarks(512 << 20, 120_126).min_free_kbytes == 2_772        # THP off: < 512 MiB
+    # 3.x: low = 1.25 min, high = 1.5 min, min_free_kbytes at most 64 MiB
+    old = per_zone_watermarks((3840, 245_310, 0), 45_056, 10, True)
+    assert old[1] == (11_090, 11_090 + 2_772, 11_090 + 5_545)
+    assert min_free_kbytes((3840, 10**9, 0), False, old=True) == 65_536
+    assert min_free_kbytes((3840, 10**10, 0), False) == 262_144
+    assert min_free_kbytes((8, 0, 0), False) == 128
 
 
 @pytest.mark.nojit
@@ -120,14 +149,36 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
 
 
 # A tiny scenario, seed 1. If these change, the model changed: say why in the commit.
-GOLDEN = {"pgfault": 7240, "pgmajfault": 2210, "pswpin": 2446, "pswpout": 3391,
-          "pgscan_kswapd": 12931, "pgscan_direct": 0, "allocstall": 0, "progress": 62220}
+GOLDEN = {"pgfault": 7288, "pgmajfault": 2186, "pswpin": 2555, "pswpout": 3425,
+          "pgscan_kswapd": 13714, "pgscan_direct": 0, "allocstall": 0, "progress": 64288}
 
 
 def golden_run():
     w = phases(dict(length=12 * MiB, pattern="seq", passes=2),
                dict(length=20 * MiB, pattern="zipf", duration_ns=300 * MS))
     return run(scenario(guest(memory=16 * MiB, slab=1 * MiB, workload=w), duration=500 * MS))
+
+
+def test_a_real_sized_guest_boots_as_debian_6_1_does():
+    """Defaults: the kernel keeps its boot reservation (MemTotal 981,476 kB of 1 GiB), uses
+    kernel_memory for itself, and THP's min_free_kbytes sets the watermarks; its frames are
+    host-backed from boot."""
+    from autoballoon.machine import Machine
+    from autoballoon.machine.mm.constants import F_PRESENT
+    from autoballoon.scenario.spec import GuestSpec, HostSpec, RunSpec, Scenario, SwapSpec
+    g = GuestSpec(name="vm", memory=1 << 30, workload=phases(dict(length=MiB, passes=1)),
+                  swap=SwapSpec(size=0))
+    m = Machine(Scenario(run=RunSpec(duration_ns=S), host=HostSpec(memory=4 << 30),
+                         guests=(g,)))
+    mi = m.meminfo(0)
+    assert mi["MemTotal"] == 981_476 * 1024
+    assert mi["MemTotal"] - mi["MemFree"] == mi["KernelMemory"] == g.kernel_memory
+    P = m.m.P[0]
+    want = watermarks(1 << 30, 981_476 // 4)
+    assert want.min_free_kbytes == 45_056                 # THP (Debian: always) raised it
+    assert (P[L.P_WMARK_MIN], P[L.P_WMARK_LOW], P[L.P_WMARK_HIGH]) == tuple(want)
+    host_backed = int((m.m.fref[:262144] & F_PRESENT).astype(bool).sum())
+    assert host_backed == 262144 - 981_476 // 4 + g.kernel_memory // 4096
 
 
 def test_golden_numbers_of_a_tiny_scenario():

@@ -30,6 +30,11 @@ MIB = 2**20
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Tiny guests, as tests/machines.py makes them: no boot reservation, kernel memory or THP rule
+# (the last keys of the guest table, so the lines of the keys above stay where they were).
+BARE = 'reserved = 0\n        kernel_memory = 0\n        thp = "never"'
+
+
 def scenario_text(workload=None, guest="", run="", host="", name="vm", memory="32MiB",
                   extra=""):
     workload = workload or '{ kind = "phases", phases = [ { length = "8MiB", passes = 2 } ] }'
@@ -45,6 +50,7 @@ def scenario_text(workload=None, guest="", run="", host="", name="vm", memory="3
         memory = "{memory}"
         {guest}
         workload = {workload}
+        {BARE}
         """) + extra
 
 
@@ -90,7 +96,7 @@ def test_kernel_does_not_loop_an_empty_trace_into_its_neighbour(tmp_path, monkey
         name = "other"
         memory = "16MiB"
         workload = { kind = "trace", path = "r.parquet" }
-        """)
+        """) + textwrap.dedent(f"        {BARE}\n")
     text = scenario_text('{ kind = "trace", path = "z.parquet", loop = true }', extra=other)
     sc = parse_scenario(text, base_dir=tmp_path)
     monkeypatch.setattr(Machine, "_check", lambda self: None)
@@ -148,8 +154,11 @@ def test_ctrl_c_stops_a_long_run_with_one_line(tmp_path):
         '{ kind = "phases", phases = [ { length = "16MiB", duration = "1h", '
         'pattern = "rand" } ] }').replace('"300ms"', '"1h"'))
     out = tmp_path / "out"
+    # SIGINT as a terminal's Ctrl-C delivers it, even when these tests run in the background
+    # (a shell's background job, and the processes it starts, ignore SIGINT)
     proc = subprocess.Popen([sys.executable, "-m", "autoballoon.cli", "run", str(path),
-                             "--out", str(out)], stderr=subprocess.PIPE, text=True)
+                             "--out", str(out)], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         proc.stderr.read(1)       # the progress bar's first character: the run is under way
         proc.send_signal(signal.SIGINT)
@@ -217,7 +226,7 @@ def test_scenario_file_not_utf8(tmp_path, capsys):
     path = tmp_path / "s.toml"
     path.write_bytes(scenario_text().encode() + b"# caf\xe9\n")
     err = cli_error(["run", str(path), "--out", str(tmp_path / "o")], capsys)
-    assert re.search(r"s\.toml:12: expected a UTF-8 text file \(TOML\), got byte 0xe9", err)
+    assert re.search(r"s\.toml:15: expected a UTF-8 text file \(TOML\), got byte 0xe9", err)
 
 
 @pytest.mark.parametrize("header", [
@@ -341,13 +350,50 @@ def test_every_policy_name_is_checked_before_the_first_run(tmp_path, capsys, mon
 def test_out_is_checked_before_simulating(tmp_path, capsys, monkeypatch, make_out, message):
     from autoballoon.results import compare as results_compare
     from autoballoon.results import run as results_run
+    from autoballoon.results import sweep as results_sweep
     (tmp_path / "f").write_text("x")
     for module in (results_run, results_compare):
         monkeypatch.setattr(module, "simulate", lambda *a, **k: pytest.fail("simulated"))
+    monkeypatch.setattr(results_sweep, "sweep", lambda *a, **k: pytest.fail("swept"))
     (tmp_path / "s.toml").write_text(scenario_text())
-    for cmd in (["run", str(tmp_path / "s.toml")], ["compare", str(tmp_path / "s.toml")]):
+    (tmp_path / "sweep.toml").write_text('scenario = "s.toml"\nseeds = 2\n')
+    for cmd in (["run", str(tmp_path / "s.toml")], ["compare", str(tmp_path / "s.toml")],
+                ["sweep", str(tmp_path / "sweep.toml")]):
         err = cli_error(cmd + ["--out", make_out(tmp_path), "--quiet"], capsys)
         assert re.search(message, err), err
+
+
+def test_sweep_file_not_utf8(tmp_path, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_bytes(b'seeds = 2\n# caf\xe9\n')
+    err = cli_error(["sweep", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert re.search(r"sweep\.toml: expected a UTF-8 text file \(TOML\), got byte 0xe9", err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_sweep_workers_must_be_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["sweep", str(tmp_path / "sweep.toml"), "--out", str(tmp_path / "o"),
+                  "--workers", "0"])
+    assert e.value.code == 2
+    assert "--workers: invalid positive integer value: '0'" in capsys.readouterr().err
+
+
+def test_interrupted_compare_says_its_finished_runs_are_kept(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in compare: one line saying that the policies that finished are saved (a rerun
+    resumes them; tests/test_provenance.py checks the resuming)."""
+    from autoballoon.control.loop import Interrupted
+    from autoballoon.results import compare as results_compare
+
+    def interrupted(*a, **k):
+        raise Interrupted("at 0.1 s of 0.3 s simulated")
+    monkeypatch.setattr(results_compare, "simulate", interrupted)
+    (tmp_path / "s.toml").write_text(scenario_text())
+    assert cli.main(["compare", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o"),
+                     "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err == ("autoballoon: interrupted at 0.1 s of 0.3 s simulated; the policies that "
+                   "finished are saved in --out, and the same command resumes\n"), err
 
 
 # --- work that cannot fit is refused before it starts, with the key and the estimate --------------

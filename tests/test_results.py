@@ -79,8 +79,8 @@ def test_time_mean_weights_by_tick_length():
 
 def test_save_load_round_trip(res, tmp_path):
     out = save(res, tmp_path / "run")
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "summary.parquet",
-                                                     "timeseries.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "scenario.toml",
+                                                     "summary.parquet", "timeseries.parquet"]
     back = load(out)
     assert_frame_equal(back.summary, res.summary)
     assert_frame_equal(back.timeseries, res.timeseries)
@@ -94,7 +94,7 @@ def test_manifest_content(res, tmp_path):
     assert m["seed"] == 5
     assert m["package_version"] == autoballoon.__version__
     assert "git_revision" in m                      # None outside a git checkout with commits
-    assert m["policy"] == {"name": "qemu-auto", "params": {"inflate": "8MiB"}}
+    assert m["policy"] == {"name": "qemu-auto", "ref": "qemu-auto", "params": {"inflate": "8MiB"}}
     assert m["guests"] == ["vm-0", "vm-1"]
     assert m["initial_targets"] == {"vm-0": 200 * MIB, "vm-1": 200 * MIB}
     created = dt.datetime.fromisoformat(m["created"])
@@ -128,18 +128,20 @@ def test_interrupted_save_leaves_no_partial_files(res, tmp_path, monkeypatch):
     out = save(res, tmp_path / "run")
     before = (out / "summary.parquet").read_bytes()
 
-    def boom(self, path, **kw):
+    def boom(table, path, **kw):
         with open(path, "wb") as f:          # a half-written file ...
             f.write(b"PAR1 partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", boom)
+    import pyarrow.parquet as pq
+    monkeypatch.setattr(pq, "write_table", boom)
     with pytest.raises(OSError, match="disk full"):
         save(res, out)
     # ... never replaces the good one, is cleaned up, and the directory no longer claims to be
     # complete (the manifest goes first and is written last)
     assert (out / "summary.parquet").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == ["summary.parquet", "timeseries.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["scenario.toml", "summary.parquet",
+                                                     "timeseries.parquet"]
     with pytest.raises(FileNotFoundError, match="no manifest.json"):
         load(out)
 

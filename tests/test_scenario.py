@@ -111,7 +111,7 @@ BAD = [
      'memory = "-1GiB"'),
     (('memory = "512MiB"', 'memory = 512.5'), r"guest\[1\]\.memory: expected a size",
      "memory = 512.5"),
-    (('kernel = "3.7"', 'kernel = "5.4"'), r"guest\[1\]\.kernel: expected one of 6\.1, 3\.7",
+    (('kernel = "3.7"', 'kernel = "5.4"'), r"guest\[1\]\.kernel: expected one of 6\.1, 6\.12, 3\.7",
      'kernel = "5.4"'),
     (('kernel = "3.7"', 'kernel = 3.7'), r"guest\[1\]\.kernel: expected a string",
      "kernel = 3.7"),

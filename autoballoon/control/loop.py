@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from autoballoon.control.policies import HostView, Policy, check_policy, make_policy, policy_name
+from autoballoon.control.policies import Policy, check_policy, make_policy, policy_name
 from autoballoon.control.recorder import Recorder
+from autoballoon.control.view import ViewBuilder
 from autoballoon.errors import SpecError
 from autoballoon.scenario import parse
 from autoballoon.scenario.spec import Scenario
@@ -48,6 +49,12 @@ class MachineAPI(Protocol):
     def host_vmstat(self) -> dict[str, int]: ...
     def host_meminfo(self) -> dict[str, int]: ...
     def host_pressure_events(self) -> list[int]: ...
+    # read by HostView on a policy's demand (control/view.py documents them)
+    def committed_as(self, g: int) -> int: ...
+    def zoneinfo(self, g: int) -> dict[str, int]: ...
+    def host_usage(self, g: int) -> dict[str, int]: ...
+    def host_zoneinfo(self) -> dict[str, int]: ...
+    def test_and_clear_young(self, g: int, frames): ...
 
 
 def load_scenario(source) -> Scenario:
@@ -85,13 +92,14 @@ def control_loop(scenario: Scenario, machine: MachineAPI, policy: Policy, record
             machine.set_target(g, target[g])
     schedule = sorted(scenario.schedule, key=lambda e: e.at_ns)   # stable: file order on ties
     next_entry = 0
+    view_at = ViewBuilder(machine, ram)
     bar = _progress_bar(n_ticks, policy_name(policy), progress)
     now = 0
     try:
         while True:
             events = tuple(machine.host_pressure_events())
             if now < run.duration_ns:       # no decision after the end: it would act on nothing
-                view = _view(machine, now, run.tick_ns, ram, target, events)
+                view = view_at(now, run.tick_ns, target, events)
                 new = dict(policy.observe(view) or {})
                 while next_entry < len(schedule) and schedule[next_entry].at_ns <= now:
                     entry = schedule[next_entry]
@@ -100,10 +108,10 @@ def control_loop(scenario: Scenario, machine: MachineAPI, policy: Policy, record
                             new[g] = entry.target          # an operator's command wins
                     next_entry += 1
                 for g in sorted(new):
-                    t = _check_target(policy, g, new[g], ram, now)
-                    if t != target[g]:
-                        target[g] = t
-                        machine.set_target(g, t)
+                    # every command reaches the guest, even one that repeats the target: QEMU
+                    # notifies a config change, which restarts the guest's balloon work
+                    target[g] = _check_target(policy, g, new[g], ram, now)
+                    machine.set_target(g, target[g])
             recorder.record(now, target, events)
             if now >= run.duration_ns:
                 break
@@ -131,18 +139,6 @@ def _check_record_fits(scenario: Scenario, n_ticks: int, n: int) -> None:
                       f"{avail / 2**30:.1f} GiB of memory available; use a longer run.tick or "
                       f"a shorter run.duration")
         raise parse.located(scenario, e)
-
-
-def _view(machine, now: int, tick: int, ram: list[int], target: list[int],
-          events: tuple[int, ...]) -> HostView:
-    n = len(ram)
-    meminfo = tuple(machine.meminfo(g) for g in range(n))
-    return HostView(
-        now_ns=now, tick_ns=tick, names=tuple(machine.names), ram_size=tuple(ram),
-        target=tuple(target),
-        actual=tuple(ram[g] - meminfo[g]["balloon_actual"] for g in range(n)),
-        stats=tuple(machine.balloon_stats(g) for g in range(n)), meminfo=meminfo,
-        host_meminfo=machine.host_meminfo(), host_events=events)
 
 
 def _check_target(policy: Policy, g: int, value, ram: list[int], now: int) -> int:

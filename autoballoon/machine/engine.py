@@ -2,8 +2,8 @@
 
 Within a tick, guests run in slices of ``slice_ns`` so that they contend for host memory at a
 fine grain; the guest that goes first rotates every slice, so no guest is favoured by its
-position in the scenario. Per slice and guest: the balloon work item, free page reporting and
-the stats timer run, then the workload replays to the slice's end, then kswapd catches up;
+position in the scenario. Per slice and guest: the stats timer, the balloon work and free page
+reporting run, then the workload replays to the slice's end, then kswapd catches up;
 host kswapd catches up after every slice. A VM the host OOM killer killed runs no more.
 """
 from autoballoon.machine import callbacks  # noqa: F401  (binds mm's hooks before compiling)
@@ -27,9 +27,9 @@ def advance_machine(m, now, until, slice_ns, poll_ns, slice_no):
             g = (first + k) % G
             if m.S[g, S_ALIVE] == ALIVE_VM_KILLED:     # its QEMU process is gone
                 continue
+            balloon.stats_poll(m, g, t, poll_ns)
             balloon.balloon_work(m, g, t)
             balloon.page_reporting_process(m, g, t)
-            balloon.stats_poll(m, g, t, poll_ns)
             replay.run_guest(m, g, end)
             vmscan.kswapd(m, g, end)
         host.host_kswapd(m, end)

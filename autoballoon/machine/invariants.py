@@ -1,7 +1,7 @@
 """State invariants, checked after every control tick in debug mode and by the tests.
 
-Every guest frame is in exactly one state (free list, one LRU list, balloon, slab or unused
-padding); list lengths equal their counters; swap slots and PTEs agree; host accounting adds up.
+Every guest frame is in exactly one state (free list, one LRU list, balloon, slab, the kernel's
+own); list lengths equal their counters; swap slots and PTEs agree; host accounting adds up.
 Plain NumPy, no numba: this is the independent check of what the kernels did.
 """
 from __future__ import annotations
@@ -62,6 +62,7 @@ def _check_lists(m, g, where):
     actual = int(S[L.S_BALLOON_ACTUAL])
     claim(m.balloon_pfns[base:base + actual], 20)
     claim(np.arange(base, base + S[L.S_NR_SLAB]), 30)
+    claim(base + np.nonzero(m.pflags[base:base + n] & c.PG_reserved)[0], 40)
     if (owner == -1).any():
         raise InvariantError(f"{where}: {int((owner == -1).sum())} frames are in no state")
 

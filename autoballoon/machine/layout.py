@@ -13,25 +13,29 @@ checks that the tables and the spec settings agree.
 """
 from autoballoon.enums import define
 from autoballoon.scenario.settings import kernel_params
-from autoballoon.scenario.spec import PATTERNS, GuestSpec, HostSpec
+from autoballoon.scenario.spec import KERNEL_VERSIONS, PATTERNS, GuestSpec, HostSpec
 
 # --- per-guest parameters P[g, P_*] -------------------------------------------------------------
 P_LAYOUT = ("frame_base", "nframes", "vpage_base", "nvpages", "swap_base", "nslots",
             "block_base", "nblocks")                      # state.allocate()
-P_BOOT = ("wmark_min", "wmark_low", "wmark_high", "managed")   # Machine._boot_guest()
+P_BOOT = ("wmark_min", "wmark_low", "wmark_high", "totalreserve", "managed",
+          "kernel_old")                                            # Machine._boot_guest()
 P_NAMES = P_LAYOUT + P_BOOT + kernel_params(GuestSpec)
 PARAM = define(globals(), "P_", P_NAMES)
 NR_PARAMS = len(P_NAMES)
 
 # --- per-guest mutable scalars S[g, S_*] ---------------------------------------------------------
-S_NAMES = ("clock", "alive", "nr_free", "free_head", "nr_slab", "swap_used", "swap_cursor",
+S_NAMES = ("clock", "alive", "nr_free", "free_head", "nr_slab", "nr_kernel", "swap_used",
+           "swap_cursor",
            "kswapd_awake", "kswapd_clock", "kswapd_prio", "kswapd_failures",
            "anon_cost", "file_cost", "nonresident_age", "vmp_scanned", "vmp_reclaimed",
            "vmp_level", "ra_hits", "ra_prev_offset", "ra_prev_win",
-           "balloon_target", "balloon_actual", "balloon_clock", "puff_until", "balloon_dir",
+           "balloon_target", "balloon_actual", "balloon_clock", "balloon_kick",
+           "balloon_lock_from", "balloon_lock_until", "balloon_task_until", "balloon_dir",
+           "callback_ns",
            "reclaimed_slab", "reporting_clock", "rng",
            "wl_cursor", "wl_phase", "wl_pos", "wl_pass", "wl_phase_start",
-           "stats_clock", "balloon_locked")
+           "stats_clock")
 STATE = define(globals(), "S_", S_NAMES)
 NR_STATE = len(S_NAMES)
 # S_ALIVE: the workload runs, has finished, was killed by the guest's OOM killer, or the whole
@@ -67,6 +71,9 @@ H_NAMES = kernel_params(HostSpec) + H_BOOT + H_STATE + HOST_COUNTERS
 HOST = define(globals(), "H_", H_NAMES)
 NR_HOST = len(H_NAMES)
 HOST_EVENTS_MAX = 4096     # host vmpressure events buffered between two control ticks
+
+# P_KERNEL_VERSION codes (the guest `kernel` setting)
+KERNEL_3_7, KERNEL_6_1, KERNEL_6_12 = (KERNEL_VERSIONS[v] for v in ("3.7", "6.1", "6.12"))
 
 # --- workload sources ---------------------------------------------------------------------------
 WL_TRACE, WL_PHASES = 0, 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from autoballoon.errors import SpecError
 from autoballoon.machine import callbacks, layout
 from autoballoon.machine import state as mmstate
 from autoballoon.machine.mm import constants as c
-from autoballoon.machine.mm.watermark import watermarks
+from autoballoon.machine.mm.watermark import Watermarks, boot_reserved_pages, watermarks
 from autoballoon.scenario.parse import located
 from autoballoon.scenario.settings import kernel_values
 from autoballoon.scenario.spec import Scenario
@@ -36,6 +37,29 @@ from autoballoon.units import MAX_DURATION
 # second at most; the bench's 10^7-event slice fits).
 MAX_SLICE_WORK = 20_000_000
 CHUNK_WALL_S = 0.1          # Machine.advance returns to Python about this often
+
+
+@dataclass(frozen=True)
+class BootMemory:
+    reserved: int                  # pages the kernel keeps at boot (not managed)
+    managed: int                   # MemTotal in pages
+    kernel: int                    # managed pages the kernel uses for itself, never free
+    watermarks: Watermarks
+
+
+def boot_memory(spec, ram: int, wsf: int = 10, old: bool = False) -> BootMemory:
+    """How a machine of ``ram`` bytes with ``spec``'s reserved / kernel_memory / thp settings
+    comes up; refuses (SpecError naming the key) a machine with too little memory left."""
+    n = ram // PAGE_SIZE
+    reserved = boot_reserved_pages(ram) if spec.reserved is None else -(-spec.reserved // PAGE_SIZE)
+    kernel = -(-spec.kernel_memory // PAGE_SIZE)
+    managed = n - reserved
+    if managed - kernel - getattr(spec, "slab", 0) // PAGE_SIZE < 1024:
+        raise SpecError(f"{spec.where}.memory: expected a size that leaves at least 4 MiB free "
+                        f"after the kernel's {reserved * PAGE_SIZE >> 20} MiB reserved at boot "
+                        f"and {spec.kernel_memory >> 20} MiB kernel_memory, got {ram}")
+    wm = watermarks(ram, managed, wsf, spec.thp != "never", old)
+    return BootMemory(reserved, managed, kernel, wm)
 
 
 def _seed(run_seed: int, g: int, spec_seed: int | None) -> int:
@@ -129,7 +153,22 @@ class Machine:
                             f"events ({sc.guests[g].name}: {n:.3g}, {why}), more than the "
                             f"{MAX_SLICE_WORK:.0e} one uninterruptible kernel call may run; "
                             f"use a shorter run.slice or a slower workload")
+        self._check_boot_memory()
         self._check_fits()
+
+    def _check_boot_memory(self) -> None:
+        """Every guest and the host keep some memory free after boot (``boot_memory``), and the
+        host can back the frames the guests' kernels write while booting (``_back_at_boot``)."""
+        sc = self.scenario
+        host = boot_memory(sc.host, sc.host.memory)
+        backed = 0
+        for gs in sc.guests:
+            mem = boot_memory(gs, gs.memory, gs.watermark_scale_factor, gs.kernel == "3.7")
+            backed += gs.slab // PAGE_SIZE + mem.reserved + mem.kernel
+        short = backed - (host.managed - host.kernel)
+        if short > 0:
+            raise SpecError(f"host.memory: expected room for the guests' kernels at boot "
+                            f"({short * PAGE_SIZE >> 20} MiB short)")
 
     def _check_trace(self, gs, trace) -> tuple[int, str, str]:
         """A trace workload's bounds and progress; returns (work per slice, key, why)."""
@@ -197,10 +236,10 @@ class Machine:
         m = mmstate.allocate(**self._sizes())
         self._fill_traces(m, paths)
         self._fill_phases(m)
+        self._boot_host(m)
         for g, gs in enumerate(guests):
             self._boot_guest(m, g, gs, sc.run.seed)
             callbacks.probe(m, g)
-        self._boot_host(m)
         return m
 
     def _fill_traces(self, m, paths):
@@ -242,34 +281,43 @@ class Machine:
         P, S = m.P[g], m.S[g]
         n = gs.memory // PAGE_SIZE
         base = int(P[layout.P_FRAME_BASE])
-        wmin, wlow, whigh = watermarks(n, gs.watermark_scale_factor)
+        mem = boot_memory(gs, gs.memory, gs.watermark_scale_factor, gs.kernel == "3.7")
         for name, value in kernel_values(gs).items():
             P[layout.PARAM[name]] = value
-        P[layout.P_WMARK_MIN], P[layout.P_WMARK_LOW], P[layout.P_WMARK_HIGH] = wmin, wlow, whigh
-        P[layout.P_MANAGED] = n
-        # slab cache: the first frames; the rest go to the free list, lowest pfn first out
+        wm = mem.watermarks
+        P[layout.P_WMARK_MIN], P[layout.P_WMARK_LOW], P[layout.P_WMARK_HIGH] = wm
+        P[layout.P_TOTALRESERVE] = wm.totalreserve
+        P[layout.P_MANAGED] = mem.managed
+        P[layout.P_KERNEL_OLD] = gs.kernel == "3.7"
+        # frames, low to high: the slab cache, the free pool (lowest pfn first out), the
+        # kernel's own memory, and at the top what the kernel reserved at boot (struct pages)
         nslab = gs.slab // PAGE_SIZE
+        kernel_start = n - mem.reserved - mem.kernel
         m.pflags[base:base + nslab] = c.PG_slab
-        free = np.arange(base + nslab, base + n, dtype=np.int32)
+        m.pflags[base + kernel_start:base + n] = c.PG_reserved
+        self._back_at_boot(m, base, nslab, kernel_start, n)
+        free = np.arange(base + nslab, base + kernel_start, dtype=np.int32)
         m.pflags[free] = c.PG_free
         m.lru_next[free[:-1]] = free[1:]
         blocks = np.bincount((free >> c.PAGEBLOCK_ORDER) - P[layout.P_BLOCK_BASE],
                              minlength=int(P[layout.P_NBLOCKS]))
         b0 = int(P[layout.P_BLOCK_BASE])
         m.blk_nfree[b0:b0 + len(blocks)] = blocks
-        m.blk_since[b0:b0 + len(blocks)][blocks == mmstate.BLOCK_PAGES] = 0
         S[layout.S_NR_FREE] = len(free)
         S[layout.S_FREE_HEAD] = free[0] if len(free) else -1
         S[layout.S_NR_SLAB] = nslab
+        S[layout.S_NR_KERNEL] = mem.kernel
         S[layout.S_KSWAPD_PRIO] = c.DEF_PRIORITY
-        S[layout.S_REPORTING_CLOCK] = c.PAGE_REPORTING_DELAY_NS
+        S[layout.S_REPORTING_CLOCK] = c.PAGE_REPORTING_DELAY_NS    # the boot's free blocks
         S[layout.S_RA_PREV_OFFSET] = -2
         S[layout.S_VMP_LEVEL] = -1
         S[layout.S_RNG] = _seed(run_seed, g, gs.workload.seed)
         S[layout.S_ALIVE] = layout.ALIVE_RUNNING
         S[layout.S_CLOCK] = gs.workload.start_ns
         if gs.target is not None:
+            # virtballoon_probe(): a device that starts with a target kicks the balloon work
             S[layout.S_BALLOON_TARGET] = (gs.memory - gs.target) >> PAGE_SHIFT
+            S[layout.S_BALLOON_KICK] = 1
         wl = gs.workload
         m.wl_loop[g] = wl.loop
         m.wl_speed[g] = wl.speed
@@ -282,14 +330,23 @@ class Machine:
             S[layout.S_WL_PHASE] = m.wl_start[g]
             S[layout.S_WL_PHASE_START] = wl.start_ns
 
+    @staticmethod
+    def _back_at_boot(m, base, nslab, kernel_start, n):
+        """Frames the guest kernel wrote while booting (its memory, the slab cache) are backed
+        by host pages from the start."""
+        for lo, hi in ((base, base + nslab), (base + kernel_start, base + n)):
+            m.fref[lo:hi] |= c.F_PRESENT
+            m.H[layout.H_NR_FREE] -= hi - lo
+
     def _boot_host(self, m):
+        """The host's memory for guests: RAM less its boot reservation and its own kernel and
+        processes (``kernel_memory``); watermarks as its kernel computes them."""
         hs = self.scenario.host
         H = m.H
-        total = hs.memory // PAGE_SIZE
-        wmin, wlow, whigh = watermarks(total)
+        mem = boot_memory(hs, hs.memory)
         H[layout.H_NFRAMES] = len(m.fref)
-        H[layout.H_TOTAL] = H[layout.H_NR_FREE] = total
-        H[layout.H_WMARK_MIN], H[layout.H_WMARK_LOW], H[layout.H_WMARK_HIGH] = wmin, wlow, whigh
+        H[layout.H_TOTAL] = H[layout.H_NR_FREE] = mem.managed - mem.kernel
+        H[layout.H_WMARK_MIN], H[layout.H_WMARK_LOW], H[layout.H_WMARK_HIGH] = mem.watermarks
         H[layout.H_SWAP_TOTAL] = hs.swap.size // PAGE_SIZE
         for name, value in kernel_values(hs).items():
             H[layout.HOST[name]] = value
@@ -341,7 +398,7 @@ class Machine:
             "Active(anon)": lru[c.LRU_ACTIVE_ANON], "Inactive(anon)": lru[c.LRU_INACTIVE_ANON],
             "Active(file)": lru[c.LRU_ACTIVE_FILE], "Inactive(file)": lru[c.LRU_INACTIVE_FILE],
             "SwapTotal": P[layout.P_NSLOTS], "SwapFree": P[layout.P_NSLOTS] - S[layout.S_SWAP_USED],
-            "Slab": S[layout.S_NR_SLAB],
+            "Slab": S[layout.S_NR_SLAB], "KernelMemory": S[layout.S_NR_KERNEL],
             "balloon_actual": S[layout.S_BALLOON_ACTUAL], "balloon_target": S[layout.S_BALLOON_TARGET],
         }
         out = {k: int(v) * PAGE_SIZE for k, v in pages.items()}
@@ -353,7 +410,59 @@ class Machine:
         """The stats virtqueue as the host last polled it."""
         return dict(zip(STATS_TAGS, (int(v) for v in self.m.stats[g])))
 
+    def committed_as(self, g: int) -> int:
+        """Committed_AS of guest g in bytes, as the model can know it: the workload's anonymous
+        pages that are mapped or in swap (each once; a swap-cached page is not counted twice).
+
+        Linux (mm/util.c ``vm_memory_committed``) counts private writable mappings when they are
+        mmap()ed; the model's workloads commit memory as they first touch it, and the guest runs
+        no other processes, so a real guest's baseline of daemons and libraries is absent.
+        O(virtual pages) in NumPy (~1 ms for 448 MiB): read it on a policy's cadence, not per tick.
+        """
+        P = self.m.P[g]
+        b, n = int(P[layout.P_VPAGE_BASE]), int(P[layout.P_NVPAGES])
+        kind = self.m.vflags[b:b + n] & (c.V_FILE | c.V_KIND_SET)
+        touched = (self.m.pte[b:b + n] >= 0) | (self.m.swp[b:b + n] >= 0)
+        return int(np.count_nonzero(touched & (kind == c.V_KIND_SET))) * PAGE_SIZE
+
+    def zoneinfo(self, g: int) -> dict[str, int]:
+        """/proc/zoneinfo of guest g, bytes: its effective watermarks (min, low, high; the zones
+        folded into one, mm/watermark.py) and totalreserve_pages (the sum over zones of high +
+        the largest lowmem reserve)."""
+        P = self.m.P[g]
+        return {"min": int(P[layout.P_WMARK_MIN]) * PAGE_SIZE,
+                "low": int(P[layout.P_WMARK_LOW]) * PAGE_SIZE,
+                "high": int(P[layout.P_WMARK_HIGH]) * PAGE_SIZE,
+                "totalreserve": int(P[layout.P_TOTALRESERVE]) * PAGE_SIZE}
+
     # --- host -------------------------------------------------------------------------------
+    def host_usage(self, g: int) -> dict[str, int]:
+        """What the host kernel charges to guest g's QEMU process for its RAM, bytes, named as in
+        /proc/<pid>/status: ``VmRSS`` = guest frames the host backs, ``VmSwap`` = guest frames in
+        host swap (QEMU's own memory is not modelled). One NumPy pass over the guest's frames."""
+        P = self.m.P[g]
+        b, n = int(P[layout.P_FRAME_BASE]), int(P[layout.P_NFRAMES])
+        f = self.m.fref[b:b + n]
+        return {"VmRSS": int(np.count_nonzero(f & c.F_PRESENT)) * PAGE_SIZE,
+                "VmSwap": int(np.count_nonzero(f & c.F_HSWAPPED)) * PAGE_SIZE}
+
+    def host_zoneinfo(self) -> dict[str, int]:
+        """The host's watermarks (min, low, high), bytes."""
+        H = self.m.H
+        return {"min": int(H[layout.H_WMARK_MIN]) * PAGE_SIZE,
+                "low": int(H[layout.H_WMARK_LOW]) * PAGE_SIZE,
+                "high": int(H[layout.H_WMARK_HIGH]) * PAGE_SIZE}
+
+    def test_and_clear_young(self, g: int, frames) -> np.ndarray:
+        """Test and clear the host's EPT accessed bit (F_HYOUNG) of guest g's ``frames`` (offsets
+        0..ram pages-1); returns which were set. As KVM's ``kvm_age_gfn`` does for the host's
+        idle page tracking (/sys/kernel/mm/page_idle/bitmap). Host reclaim's CLOCK reads the same
+        bit: a cleared frame that was young loses its second chance there, once."""
+        pfn = int(self.m.P[g, layout.P_FRAME_BASE]) + np.asarray(frames, np.int64)
+        young = (self.m.fref[pfn] & c.F_HYOUNG) != 0
+        self.m.fref[pfn] &= np.uint8(0xFF & ~c.F_HYOUNG)
+        return young
+
     def host_vmstat(self) -> dict[str, int]:
         H = self.m.H
         return {k: int(H[layout.HOST[k]]) for k in layout.HOST_COUNTERS}
@@ -376,10 +485,13 @@ class Machine:
         return int(self.m.P[g, layout.P_NFRAMES]) * PAGE_SIZE
 
     def set_target(self, g: int, target: int) -> None:
-        """virtio_balloon_to_target(): num_pages = (ram_size - target) >> 12, clamped."""
+        """QEMU's balloon command: virtio_balloon_to_target() sets num_pages = (ram_size -
+        target) >> 12 (the target clamped to ram_size) and notifies a config change, which
+        kicks the guest's balloon work even when the target is unchanged."""
         ram = self.ram_size(g)
         target = min(max(int(target), 0), ram)
         self.m.S[g, layout.S_BALLOON_TARGET] = (ram - target) >> PAGE_SHIFT
+        self.m.S[g, layout.S_BALLOON_KICK] = 1
 
 
 def _max_window_sum(gaps: np.ndarray, weight: np.ndarray, window: int) -> int:

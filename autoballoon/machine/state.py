@@ -30,7 +30,7 @@ MachineState = namedtuple("MachineState", [
     # swap slots, global slot number -> vpn
     "slot_owner",
     # free page reporting, one entry per 2 MiB block of guest frames
-    "blk_nfree", "blk_since", "blk_reported",
+    "blk_nfree", "blk_reported",
     # per-guest tables
     "P", "S", "V", "lru_head", "lru_tail", "lru_size", "stats",
     # registered shrinkers (kind, nr_deferred) and OOM notifiers, per guest (mm/hooks.py)
@@ -92,7 +92,6 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
         balloon_pfns=np.full(NF, -1, np.int32),
         slot_owner=np.full(NS, -1, np.int32),
         blk_nfree=np.zeros(NF // BLOCK_PAGES, np.int32),
-        blk_since=np.full(NF // BLOCK_PAGES, -1, np.int64),
         blk_reported=np.zeros(NF // BLOCK_PAGES, np.uint8),
         P=P, S=np.zeros((G, NR_STATE), np.int64), V=np.zeros((G, NR_VMSTAT), np.int64),
         lru_head=np.full((G, NR_LRU_LISTS), -1, np.int32),
@@ -125,7 +124,7 @@ def estimate_bytes(nframes: list[int], nvpages: list[int], nslots: list[int],
     G = len(nframes)
     NF = sum(_align(n, BLOCK_PAGES) for n in nframes)
     per_frame = FRAME.itemsize + 4                               # + balloon_pfns
-    per_block = 4 + 8 + 1                                        # blk_nfree, _since, _reported
+    per_block = 4 + 1                                            # blk_nfree, blk_reported
     per_guest = 8 * (NR_PARAMS + NR_STATE + NR_VMSTAT + 4 * NR_LRU_LISTS // 2
                      + VIRTIO_BALLOON_S_NR + 2 * MAX_SHRINKERS + MAX_OOM_NOTIFIERS + 5)
     per_phase = 8 * 8

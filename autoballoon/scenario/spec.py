@@ -14,8 +14,9 @@ from autoballoon.errors import SpecError
 from autoballoon.scenario import settings as st
 from autoballoon.scenario.settings import setting
 from autoballoon.scenario.values import (
-    format_duration, format_rate, format_size, parse_duration, parse_rate, parse_size, value_bool,
-    value_choice, value_int, value_list_of, value_number, value_str)
+    format_duration, format_rate, format_size, format_size_or_auto, parse_duration, parse_rate,
+    parse_size, value_bool, value_choice, value_int, value_list_of, value_number,
+    value_size_or_auto, value_str)
 from autoballoon.trace.ops import PATTERNS
 from autoballoon.uapi import FEATURES, PAGE_SIZE
 from autoballoon.units import MAX_DURATION, MAX_SIZE
@@ -24,7 +25,11 @@ __all__ = ["SpecError", "PAGE_SIZE", "KERNELS", "PATTERNS", "FEATURES", "AUTO_BA
            "SwapSpec", "PhaseSpec", "WorkloadSpec", "GuestSpec", "HostSpec", "RunSpec",
            "ScheduleEntry", "Scenario"]
 
-KERNELS = ("6.1", "3.7")
+# Guest kernels: the mm is 6.1's or 3.x's (the RFC's era); "6.12" is 6.1's mm with the six stats
+# tags that arrived in 6.12 (OOM kills, allocation stalls, scan/reclaim).
+KERNEL_VERSIONS = {"6.1": 601, "6.12": 612, "3.7": 307}
+KERNELS = tuple(KERNEL_VERSIONS)
+THP_MODES = ("always", "madvise", "never")    # /sys/kernel/mm/transparent_hugepage/enabled
 AUTO_BALLOON_VARIANTS = ("rfc", "fixed")
 MIB = 2**20
 # A per-operation cost (a fault, a swap request, a reclaim scan step, a balloon round trip) is at
@@ -63,6 +68,26 @@ def cost(key, default, *, positive=False, **kw):
     low = 0 if positive else -1
     return duration(key, default, valid=lambda v: low < v <= MAX_COST,
                     expected=f"a duration in {'(' if positive else '['}0, 1s]", **kw)
+
+
+def reserved_setting(what: str):
+    return setting(
+        "reserved", value_size_or_auto, None, valid=lambda v: v >= 0, expected="a size >= 0",
+        format=format_size_or_auto,
+        doc=f"{what} RAM the kernel keeps at boot (not in MemTotal: struct pages, kernel image, "
+            "first MiB, swiotlb); \"auto\" = Debian's 6.1 amd64 kernel under QEMU, as measured "
+            "(a 1 GiB machine has MemTotal 981,476 kB)")
+
+
+def thp_setting():
+    return setting("thp", value_choice(THP_MODES), "always", valid=lambda v: v in THP_MODES,
+                   expected=f"one of {', '.join(THP_MODES)}",
+                   doc="transparent hugepages (Debian: always); when enabled, khugepaged raises "
+                       "min_free_kbytes (only the watermarks are modelled: pages stay 4 KiB)")
+
+
+# A minimal Debian 6.1 guest (busybox init) uses 28-36 MiB after boot on 256 MiB - 1 GiB of RAM.
+GUEST_KERNEL_MEMORY = 32 * MIB
 
 
 def ns_per_page(bandwidth: int) -> int:
@@ -187,9 +212,10 @@ class GuestSpec:
     swap: SwapSpec = setting("swap", parse_swap, SwapSpec(), nested=SwapSpec,
                              doc="swap device: a size, or a table")
     kernel: str = setting("kernel", value_choice(KERNELS), "6.1", valid=lambda v: v in KERNELS,
-                          expected=f"one of {', '.join(KERNELS)}", param="kernel_old",
-                          encode=lambda v: v == "3.7",
-                          doc='"6.1", or "3.7" (the shrinker semantics the 2012 RFC ran on)')
+                          expected=f"one of {', '.join(KERNELS)}", param="kernel_version",
+                          encode=KERNEL_VERSIONS.get,
+                          doc='"6.1", "6.12" (6.1 plus the stats tags added in 6.12), or "3.7" '
+                              "(the shrinker and reclaim semantics the 2012 RFC ran on)")
     features: frozenset[str] = setting(
         "features", value_list_of(FEATURES), frozenset({"stats_vq"}),
         valid=lambda v: set(v) <= set(FEATURES),
@@ -215,9 +241,22 @@ class GuestSpec:
                                doc="reclaim CPU cost per scanned page (kswapd's speed)")
     fault_ns: int = cost("fault", 500, param="fault_ns",
                          doc="minor fault: exception entry, page zeroing, PTE set")
-    balloon_batch_ns: int = cost(
-        "balloon_batch", 250_000, positive=True, param="balloon_batch_ns",
-        doc="one 256-page virtqueue round trip, including the host's madvise")
+    tell_host_ns: int = cost(
+        "tell_host", 40_000, param="tell_host_ns",
+        doc="a balloon message's round trip: virtqueue kick, QEMU's handler, the interrupt back")
+    madvise_dontneed_ns: int = cost(
+        "madvise_dontneed", 2_200, param="madvise_dontneed_ns",
+        doc="QEMU's MADV_DONTNEED of one inflated page (a TLB shootdown): inflating 256 pages "
+            "takes tell_host + 256 x this, ~0.6 ms")
+    madvise_willneed_ns: int = cost(
+        "madvise_willneed", 80, param="madvise_willneed_ns",
+        doc="QEMU's MADV_WILLNEED of one deflated page")
+    reserved: int | None = reserved_setting("guest")
+    kernel_memory: int = size(
+        "kernel_memory", GUEST_KERNEL_MEMORY, valid=lambda v: v >= 0, expected="a size >= 0",
+        doc="memory the guest kernel and its init use after boot and never give back (page "
+            "tables, unreclaimable slab, stacks, the rootfs): in MemTotal, never free")
+    thp: str = thp_setting()
     group: str | None = None            # the [[guest]] name when expanded from `count` replicas
     where: str = "guest"
 
@@ -253,6 +292,12 @@ class HostSpec:
                          doc="EPT violation + host page allocation")
     kswapd_scan_ns: int = cost("kswapd_scan", 200, positive=True, param="kswapd_scan_ns",
                                doc="host reclaim CPU cost per scanned page")
+    reserved: int | None = reserved_setting("host")
+    kernel_memory: int = size(
+        "kernel_memory", 0, valid=lambda v: v >= 0, expected="a size >= 0",
+        doc="host memory its kernel, QEMU's own allocations and daemons use (not the guests' "
+            "RAM): never free for guests")
+    thp: str = thp_setting()
     where: str = "host"
 
     def __post_init__(self):

@@ -10,7 +10,7 @@ from autoballoon.units import (
     format_duration, format_rate, format_size, parse_duration, parse_rate, parse_size)
 
 __all__ = ["fail", "value_int", "value_number", "value_str", "value_bool", "value_choice",
-           "value_list_of", "parse_size", "parse_duration", "parse_rate", "format_size",
+           "value_list_of", "value_size_or_auto", "format_size_or_auto", "parse_size", "parse_duration", "parse_rate", "format_size",
            "format_duration", "format_rate"]
 
 
@@ -51,6 +51,17 @@ def value_choice(choices):
             fail(where, "a string: one of " + ", ".join(f'"{c}"' for c in choices), value)
         return value
     return read
+
+
+def value_size_or_auto(value, where: str):
+    """A size, or "auto" (None): the model computes it."""
+    if value == "auto":
+        return None
+    return parse_size(value, where)
+
+
+def format_size_or_auto(value):
+    return "auto" if value is None else format_size(value)
 
 
 def value_list_of(choices):

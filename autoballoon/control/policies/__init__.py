@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import importlib
 
-from autoballoon.control.policies import none, qemu_auto, static  # noqa: F401  (registration)
+from autoballoon.control.policies import (  # noqa: F401  (registration)
+    crosvm, esx, hyperv, mom, none, presets, proxmox, qemu_auto, static, virtualbox,
+    xen_selfballoon)
 from autoballoon.control.policies.base import (
-    MIN_TARGET, POLICIES, HostView, Policy, check_params, policy_name, register)
+    MIN_TARGET, POLICIES, HostView, Policy, check_guest_features, check_params,
+    fit_guest_features, policy_name, register)
 from autoballoon.errors import SpecError
 from autoballoon.scenario.spec import Scenario
 
 __all__ = ["HostView", "Policy", "register", "POLICIES", "policy_class", "make_policy",
-           "available", "MIN_TARGET", "policy_name"]
+           "available", "MIN_TARGET", "policy_name", "fit_guest_features"]
 
 
 def available() -> list[str]:
@@ -49,6 +52,7 @@ def make_policy(scenario: Scenario, name: str | None = None,
     params = dict(params or {})
     cls = policy_class(name)
     check_params(cls, params)
+    check_guest_features(cls, scenario)
     policy = cls(scenario, **params)
     policy.params = params                   # for the manifest
     if not getattr(policy, "name", None) or policy.name == "base":

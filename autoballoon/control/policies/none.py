@@ -13,5 +13,7 @@ from autoballoon.control.policies.base import HostView, Policy, register
 
 @register("none")
 class NonePolicy(Policy):
+    automatic = False
+
     def observe(self, view: HostView) -> None:
         return None

@@ -3,7 +3,7 @@
 Mirrors an operator (or libvirt's ``<currentMemory>``) sizing each balloon at boot with QEMU's
 ``balloon <target>``. Targets are the scenario's ``[[guest]] target`` values, overridden by the
 ``targets`` parameter: one size for every guest, or ``{guest-or-group = size}``. The equal-inflate
-baseline of ``compare`` (design.md §1) uses ``targets`` with one size per guest. The scenario's
+baseline of ``compare`` (autoballoon/results/compare.py) uses ``targets`` with one size per guest. The scenario's
 ``[[schedule]]`` is applied on top by the control loop, under every policy.
 Simplifies: nothing — a static host has no logic; the guest driver does the work.
 """
@@ -14,21 +14,13 @@ from autoballoon.control.policies.base import HostView, Policy, guard, register
 
 @register("static")
 class StaticPolicy(Policy):
+    automatic = False
+
     def __init__(self, scenario, targets=None):
         super().__init__(scenario)
-        self.targets = {i: g.target for i, g in enumerate(scenario.guests) if g.target}
-        if targets is None:
-            pass
-        elif isinstance(targets, dict):
-            for name, size in targets.items():
-                where = f"host.policy_params.targets.{name}"
-                idx = self.guest_indices(name)
-                guard(where, bool(idx), "the name of a guest or guest group", name)
-                for i in idx:
-                    self.targets[i] = self.size_param(size, f"targets.{name}")
-        else:                                       # one size for every guest
-            size = self.size_param(targets, "targets")
-            self.targets = {i: size for i in range(len(scenario.guests))}
+        given = self.per_guest(targets, "targets", self.size_param,
+                               lambda i: scenario.guests[i].target)
+        self.targets = {i: size for i, size in enumerate(given) if size is not None}
         for i, size in self.targets.items():
             g = scenario.guests[i]
             guard(f"host.policy_params.targets ({g.name})", 0 < size <= g.memory,

@@ -30,8 +30,7 @@ def rmqueue(m, g, now):
     m.V[g, PGALLOC] += 1
     blk = pfn >> PAGEBLOCK_ORDER
     if m.blk_nfree[blk] == BLOCK_PAGES:
-        m.blk_since[blk] = -1
-        m.blk_reported[blk] = 0
+        m.blk_reported[blk] = 0                 # __ClearPageReported
     m.blk_nfree[blk] -= 1
     return pfn
 
@@ -50,8 +49,8 @@ def free_frame(m, g, pfn, now):
     blk = pfn >> PAGEBLOCK_ORDER
     m.blk_nfree[blk] += 1
     if m.blk_nfree[blk] == BLOCK_PAGES:
-        m.blk_since[blk] = now
-        # page_reporting_notify_free(): the reporting work runs PAGE_REPORTING_DELAY later
+        # page_reporting_notify_free(): a pass runs PAGE_REPORTING_DELAY after the first whole
+        # block freed while reporting is idle
         due = now + PAGE_REPORTING_DELAY_NS
         if due < m.S[g, S_REPORTING_CLOCK]:
             m.S[g, S_REPORTING_CLOCK] = due

@@ -16,6 +16,7 @@ OOM_VBALLOON_DEFAULT_PAGES = 256
 PAGEBLOCK_ORDER = 9                    # 2 MiB blocks: the free page reporting granule
 BLOCK_PAGES = 1 << PAGEBLOCK_ORDER     # pageblock_nr_pages
 PAGE_REPORTING_DELAY_NS = 2_000_000_000
+PAGE_REPORTING_CAPACITY = 32         # blocks per report (include/linux/page_reporting.h)
 BALLOON_PUFF_SLEEP_NS = 200_000_000    # "Out of puff!" msleep(200)
 VMPRESSURE_WIN = SWAP_CLUSTER_MAX * 16
 VMPRESSURE_LEVEL_MED = 60
@@ -39,6 +40,7 @@ PG_free = 1 << 6           # on the buddy free list
 PG_slab = 1 << 7
 PG_reclaim = 1 << 8        # under writeback for reclaim: reclaim it when written back
 PG_workingset = 1 << 9
+PG_reserved = 1 << 10     # the kernel's own: reserved at boot, or kernel_memory
 
 # --- per-frame reference/host byte (fref, uint8): what hardware sets on an access ---------------
 F_YOUNG = 1 << 0           # guest PTE accessed bit

@@ -15,7 +15,7 @@ making progress, and the simulation goes on.
 from autoballoon.machine.jit import kernel, kernel_inline
 from autoballoon.machine.layout import (
     ALIVE_KILLED, ALIVE_RUNNING, OOM_KILL, P_NVPAGES, P_VPAGE_BASE, P_WMARK_LOW, P_WMARK_MIN,
-    S_ALIVE, S_NR_FREE)
+    S_ALIVE, S_CALLBACK_NS, S_NR_FREE)
 from autoballoon.machine.mm import buddy, hooks, unmap, vmscan
 from autoballoon.machine.mm.constants import (
     MAX_OOM_NOTIFIERS, MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, V_FILE)
@@ -85,7 +85,10 @@ def alloc_pages_slowpath(m, g, gfp, now):
             return -1, stall
         no_progress = 0 if reclaimed > 0 else no_progress + 1
         if no_progress > MAX_RECLAIM_RETRIES:
-            if not out_of_memory(m, g, now + stall):
+            oom = out_of_memory(m, g, now + stall)
+            stall += m.S[g, S_CALLBACK_NS]          # what the OOM notifiers cost this task
+            m.S[g, S_CALLBACK_NS] = 0
+            if not oom:
                 # nothing left to kill: dip into the reserve below min rather than deadlock
                 return buddy.rmqueue(m, g, now), stall
             if m.S[g, S_ALIVE] == ALIVE_KILLED:

@@ -31,7 +31,7 @@ from autoballoon.machine.layout import (
     ALLOCSTALL, KSWAPD_WAKE, P_KERNEL_OLD, P_KSWAPD_SCAN_NS, P_SWAPPINESS, P_WMARK_HIGH, PAGEOUTRUN,
     PGACTIVATE, PGDEACTIVATE, PGPGOUT, PGREFILL, PGROTATED, PGSCAN_DIRECT, PGSCAN_KSWAPD,
     PGSTEAL_DIRECT, PGSTEAL_KSWAPD, PSWPOUT, S_ANON_COST, S_FILE_COST, S_KSWAPD_AWAKE,
-    S_KSWAPD_CLOCK, S_KSWAPD_FAILURES, S_KSWAPD_PRIO, S_NR_FREE, S_RECLAIMED_SLAB)
+    S_KSWAPD_CLOCK, S_KSWAPD_FAILURES, S_KSWAPD_PRIO, S_NR_FREE, S_CALLBACK_NS, S_RECLAIMED_SLAB)
 from autoballoon.machine.mm import buddy, lru, shrinker, swap, vmpressure, workingset
 from autoballoon.machine.mm.constants import (
     DEF_PRIORITY, F_DIRTY, F_YOUNG, LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON,
@@ -279,6 +279,8 @@ def shrink_node(m, g, sc, now):
     shrinker.shrink_slab(m, g, sc[SC_PRIORITY], nr_scanned, now)
     sc[SC_NR_RECLAIMED] += m.S[g, S_RECLAIMED_SLAB]      # reclaim_state->reclaimed_slab
     m.S[g, S_RECLAIMED_SLAB] = 0
+    sc[SC_COST_NS] += m.S[g, S_CALLBACK_NS]              # shrinkers' own waits (balloon)
+    m.S[g, S_CALLBACK_NS] = 0
     vmpressure.vmpressure(m, g, sc[SC_NR_SCANNED] - scanned0,
                           sc[SC_NR_RECLAIMED] - reclaimed0)
 
