@@ -21,7 +21,7 @@ from autoballoon import cli
 from autoballoon.machine import Machine
 from autoballoon.machine import machine as machine_mod
 from autoballoon.machine import state as mmstate
-from autoballoon.machine.layout import ALIVE_FINISHED
+from autoballoon.machine.layout import ALIVE_FINISHED, P_NVPAGES
 from autoballoon.scenario.parse import ScenarioError, parse_scenario
 from autoballoon.trace import AccessTrace, TraceError, load, save, synth
 from autoballoon.trace.ops import OP_EXIT, OP_WRITE
@@ -171,6 +171,20 @@ def test_ctrl_c_stops_a_long_run_with_one_line(tmp_path):
     assert re.fullmatch(r".*autoballoon: interrupted at [0-9.e+]+ s of 3600 s simulated; no "
                         r"results were written", last), err
     assert not out.exists()
+
+
+def test_a_one_page_workload_does_not_recompile_the_kernels():
+    """numba types a strided view of 0 or 1 records as contiguous: a machine of one virtual
+    page would compile every kernel again (minutes; the fuzz's watchdog found it)."""
+    import numba
+    sc = parse_scenario(scenario_text(
+        '{ kind = "phases", phases = [ { length = "4KiB", passes = 2 } ] }'))
+    m = Machine(sc)
+    assert len(m.m.pte) == 2 and m.m.P[0, P_NVPAGES] == 1
+    for name in ("pte", "swp", "shadow", "vflags"):
+        assert numba.typeof(getattr(m.m, name)).layout == "A", name
+    m.advance(sc.run.duration_ns)
+    assert m.vmstat(0)["progress"] == 2
 
 
 def test_chunked_advance_gives_the_same_numbers(tmp_path, monkeypatch):

@@ -58,6 +58,13 @@ def _align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
+def _records(n: int) -> int:
+    """At least two records: numba types a strided field view of 0 or 1 records as contiguous
+    (another signature: every kernel compiled again, minutes); the spare record is never
+    indexed (each guest's pages are P_VPAGE_BASE .. + P_NVPAGES)."""
+    return max(n, 2)
+
+
 def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
              trace_len: int = 0, nphases: int = 0, cdf_len: int = 0) -> MachineState:
     """Zeroed state for guests of the given sizes; per-guest offsets are filled in P.
@@ -82,7 +89,7 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
     P[:, c.P_BLOCK_BASE] = fbase[:-1] // BLOCK_PAGES
     P[:, c.P_NBLOCKS] = [(n + BLOCK_PAGES - 1) // BLOCK_PAGES for n in nframes]
     frames = np.zeros(NF, FRAME)
-    vpages = np.zeros(NV, VPAGE)
+    vpages = np.zeros(_records(NV), VPAGE)
     for field in ("lru_next", "lru_prev", "rmap"):
         frames[field] = -1
     for field in ("pte", "swp", "shadow"):
@@ -128,8 +135,8 @@ def estimate_bytes(nframes: list[int], nvpages: list[int], nslots: list[int],
     per_guest = 8 * (NR_PARAMS + NR_STATE + NR_VMSTAT + 4 * NR_LRU_LISTS // 2
                      + VIRTIO_BALLOON_S_NR + 2 * MAX_SHRINKERS + MAX_OOM_NOTIFIERS + 5)
     per_phase = 8 * 8
-    return (NF * per_frame + NF // BLOCK_PAGES * per_block + sum(nvpages) * VPAGE.itemsize
-            + sum(nslots) * 4 + trace_len * (8 + 8 + 1) + nphases * per_phase + cdf_len * 8
+    return (NF * per_frame + NF // BLOCK_PAGES * per_block
+            + _records(sum(nvpages)) * VPAGE.itemsize + sum(nslots) * 4 + trace_len * (8 + 8 + 1) + nphases * per_phase + cdf_len * 8
             + G * per_guest + 2 * 16 * 8 + NR_HOST * 8 + HOST_EVENTS_MAX)
 
 
