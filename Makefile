@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-nojit bench bench-sweep slow clean validate figures lab
+.PHONY: demo test test-fast test-nojit bench bench-sweep slow fuzz clean validate figures lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ figures: $(STAMP)
 # JupyterLab on the notebooks, as a user starts it (--allow-root: containers often run as root).
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --allow-root
+
+# The fuzz tests of `make test` (tests/test_fuzz.py, 200 examples) at 5,000 examples, with a
+# fresh random seed each time; a failure prints the example and a seed to reproduce it, and
+# belongs in tests/test_reliability.py as a regression test once fixed.
+fuzz: $(STAMP)
+	AUTOBALLOON_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 # Long studies that the default suite skips.
 slow: $(STAMP)

@@ -9,13 +9,33 @@
     autoballoon bench [--json] [--sweep]
     autoballoon trace ...
 
-A scenario that cannot be simulated gets a one-line message and exit status 2.
+A scenario, trace, argument or output directory that cannot be used gets a one-line message
+(``autoballoon: error: ...``) and exit status 2, before anything is simulated; Ctrl-C a one-line
+message and exit status 130.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+
+def _check_out(out: str, what: str = "--out") -> Path:
+    """``out`` must be a directory this process can write, or one it can create."""
+    from autoballoon.errors import SpecError
+    if not out:
+        raise SpecError(f"{what}: expected a directory path, got {out!r}")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"{what}: expected a directory, got {out!r}, which is a file")
+    parent = path
+    while not parent.exists():              # the nearest existing directory makes the rest
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError(f"{what}: expected a directory this user can write, got {out!r} "
+                        f"({parent} is not writable)")
+    return path
 
 
 def _overrides(args) -> dict:
@@ -30,7 +50,8 @@ def _overrides(args) -> dict:
 def _cmd_run(args) -> int:
     from autoballoon.results.run import load_run_input, save, simulate
 
-    scenario = load_run_input(args.scenario, _overrides(args))
+    _check_out(args.out)
+    scenario = load_run_input(args.scenario, _overrides(args))     # checks the policy too
     results = simulate(scenario, args.policy, progress=not args.quiet, debug=args.debug)
     out = save(results, args.out, force=args.force)
     if not args.quiet:
@@ -41,14 +62,23 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    from autoballoon.control.policies import policy_class
+    from autoballoon.errors import SpecError
     from autoballoon.plots import plot_comparison
-    from autoballoon.results.compare import compare
+    from autoballoon.results.compare import _dir_name, compare
     from autoballoon.results.run import _atomic, load_run_input
     from autoballoon.scenario.parse import default_scenario_path
 
+    _check_out(args.out)
     path = Path(args.scenario) if args.scenario else default_scenario_path()
     scenario = load_run_input(path, _overrides(args))
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if not policies:
+        raise SpecError(f"--policies: expected comma-separated policy names, got "
+                        f"{args.policies!r}")
+    for name in policies:                   # every name, before the first run
+        policy_class(name, "--policies")
+        _check_out(str(Path(args.out) / _dir_name(name)), "--out")
     out = Path(args.out)
     table, results = compare(scenario, policies, progress=not args.quiet, workers=args.jobs,
                              out=out, force=args.force)
@@ -69,6 +99,7 @@ def _cmd_compare(args) -> int:
 def _cmd_sweep(args) -> int:
     from autoballoon.results.sweep import load_sweep_file, sweep
 
+    _check_out(args.out)
     spec = load_sweep_file(args.sweep)
     df = sweep(**spec, out=args.out, scheduler=args.scheduler, workers=args.workers,
                progress=not args.quiet, force=args.force)
@@ -112,18 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     p.add_argument("--debug", action="store_true", help="check model invariants (slow)")
-    p.set_defaults(func=_cmd_run)
+    p.set_defaults(func=_cmd_run, kept="no results were written")
 
     p = sub.add_parser("compare", help="run a scenario under several policies; print a table")
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: the bundled one)")
     p.add_argument("--policies", default="none,static,qemu-auto",
                    help="comma-separated policy names (default: %(default)s)")
     p.add_argument("--out", default="results", help="output directory (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--jobs", type=_positive_int, default=1,
                    help="run policies in this many processes (same results; default 1)")
     _add_scenario_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_compare)
+    p.set_defaults(func=_cmd_compare, kept="the policies that finished are saved in --out, and "
+                                           "the same command resumes")
 
     p = sub.add_parser("sweep", help="run a parameter sweep (on Dask) into a Parquet dataset")
     p.add_argument("sweep", help="sweep TOML file: base scenario, [grid], policies, seeds "
@@ -131,11 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="dataset directory (a rerun resumes it)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, tcp://HOST:PORT "
                                        "(default: a local cluster, one process per core)")
-    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    p.add_argument("--workers", type=_positive_int,
+                   help="local worker processes (default: one per core)")
     p.add_argument("--force", action="store_true",
                    help="replace a dataset of a different sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_sweep)
+    p.set_defaults(func=_cmd_sweep, kept="the runs that finished are saved in --out, and the "
+                                         "same command resumes")
 
     p = sub.add_parser("scenarios", help="list the bundled scenarios (name, what the guests do, "
                                          "file)")
@@ -166,10 +200,27 @@ def _add_scenario_options(p) -> None:
                    help="replace the results of a different run in --out")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"     # argparse: "invalid positive integer value"
+
+
 def _unavailable(what: str, reason: str) -> int:
     print(f"autoballoon: error: the '{what}' commands are not available ({reason})",
           file=sys.stderr)
     return 2
+
+
+def _error(message: str, status: int = 2) -> int:
+    """Print ``autoballoon: error: ...`` on one line: a library's message (pyarrow's, pandas')
+    inside ours may hold newlines."""
+    print(" ".join(f"autoballoon: error: {message}".split()), file=sys.stderr)
+    return status
 
 
 def main(argv=None) -> int:
@@ -188,10 +239,17 @@ def main(argv=None) -> int:
     except (SpecError, TraceError, OutputError) as e:
         # a bad scenario, parameter or trace file: the message names the file, line and key;
         # an output directory that holds another run
-        print(f"autoballoon: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("autoballoon: interrupted", file=sys.stderr)
+        return _error(str(e))
+    except OSError as e:            # a file that cannot be read or written (disk full, ...)
+        return _error(f"{e.filename}: {e.strerror or e}" if e.filename else str(e))
+    except MemoryError as e:
+        return _error(f"out of memory ({e or 'no detail'})")
+    except KeyboardInterrupt as e:
+        # from a run, the message says how far it got (control.loop.Interrupted); every file
+        # is written atomically, and ``kept`` says what the command keeps of finished work
+        kept = getattr(args, "kept", None)
+        print("autoballoon: interrupted" + (f" {e}" if str(e) else "")
+              + (f"; {kept}" if kept else ""), file=sys.stderr)
         return 130
 
 

@@ -11,12 +11,14 @@ Durations need a unit: ``ns``, ``us`` (or ``µs``), ``ms``, ``s``, ``min``, ``h`
 allowed. Rates are a size per second: ``"500MiB/s"``.
 
 All parsers return ints (bytes, nanoseconds, bytes/s) and raise ``SpecError`` naming ``where``
-(the key being parsed) and what was expected.
+(the key being parsed) and what was expected. Values are bounded: sizes and durations below
+``2**60`` (1 EiB, 36 years), so that the kernels' int64 sums of a time and a cost, or of sizes,
+cannot overflow.
 """
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, InvalidOperation, localcontext
 
 from autoballoon.errors import SpecError
 
@@ -25,6 +27,9 @@ from autoballoon.errors import SpecError
 SIZE_UNITS = {"": 1, "b": 1}
 for _i, _p in enumerate("kmgtp", start=1):
     SIZE_UNITS[_p] = SIZE_UNITS[_p + "b"] = SIZE_UNITS[_p + "ib"] = 1024 ** _i
+
+MAX_SIZE = 2**60           # bytes (1 EiB)
+MAX_DURATION = 2**60       # ns (36.5 years)
 
 TIME_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9,
               "min": 60 * 10**9, "h": 3600 * 10**9}
@@ -47,8 +52,15 @@ def _split(text: str) -> tuple[Decimal, str] | None:
         return None
 
 
-def _exact_int(value: Decimal, where: str, what: str, got) -> int:
+def _exact_int(number: Decimal, factor: int, where: str, what: str, got, limit: int,
+               limit_text: str) -> int:
     # Decimal arithmetic keeps "1.5GiB" exact; a fraction of a byte or nanosecond is a typo.
+    # Any exponent is allowed and enough digits are kept for every value below the limit; the
+    # bound is checked first: int() of "1e999999999s" would build a billion-digit number.
+    with localcontext(prec=80, Emax=MAX_EMAX, Emin=MIN_EMIN):
+        value = number * factor
+    if value >= limit:
+        raise SpecError(f"{where}: expected {limit_text}, got {got!r:.60}")
     if value != value.to_integral_value():
         raise SpecError(f"{where}: expected a whole number of {what}, got {got!r}")
     return int(value)
@@ -62,13 +74,16 @@ def parse_size(value, where: str = "size") -> int:
     if isinstance(value, int):
         if value < 0:
             raise SpecError(f"{where}: expected a size >= 0, got {value!r}")
+        if value >= MAX_SIZE:
+            raise SpecError(f"{where}: expected a size below 2^60 bytes (1 EiB), got {value!r}")
         return value
     parts = _split(value)
     if parts is None or parts[1].lower() not in SIZE_UNITS:
         raise SpecError(f"{where}: expected {expected} (units B, KiB, MiB, GiB, TiB; "
                         f"K/KB/M/MB/G/GB are binary too), got {value!r}")
     number, unit = parts
-    return _exact_int(number * SIZE_UNITS[unit.lower()], where, "bytes", value)
+    return _exact_int(number, SIZE_UNITS[unit.lower()], where, "bytes", value, MAX_SIZE,
+                      "a size below 2^60 bytes (1 EiB)")
 
 
 def parse_duration(value, where: str = "duration") -> int:
@@ -88,7 +103,8 @@ def parse_duration(value, where: str = "duration") -> int:
         raise SpecError(f"{where}: expected {expected} (units ns, us, ms, s, min, h), "
                         f"got {value!r}")
     number, unit = parts
-    return _exact_int(number * TIME_UNITS[unit], where, "nanoseconds", value)
+    return _exact_int(number, TIME_UNITS[unit], where, "nanoseconds", value, MAX_DURATION,
+                      "a duration below 2^60 ns (36 years)")
 
 
 def parse_rate(value, where: str = "rate") -> int:

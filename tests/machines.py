@@ -24,8 +24,10 @@ def guest(name="vm", memory=16 * MiB, swap=32 * MiB, workload=None, **kw):
 
 
 def scenario(*guests, host_memory=1024 * MiB, host_swap=0, duration=2 * S, seed=1, policy="none",
-             tick=100 * MS):
-    return Scenario(run=RunSpec(duration_ns=duration, tick_ns=tick, seed=seed),
+             tick=None):
+    tick = min(100 * MS, duration) if tick is None else tick      # as the parser defaults it
+    return Scenario(run=RunSpec(duration_ns=duration, tick_ns=tick, seed=seed,
+                                slice_ns=min(MS, tick)),
                     host=HostSpec(memory=host_memory, swap=SwapSpec(size=host_swap),
                                   policy=policy, **BARE),
                     guests=tuple(guests))

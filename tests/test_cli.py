@@ -72,7 +72,7 @@ def test_unknown_policy_on_command_line(tmp_path, capsys):
     assert cli.main(["compare", str(path), "--policies", "none,magic", "--out",
                      str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "policies: expected one of" in err and "magic" in err
+    assert "--policies: expected one of" in err and "magic" in err
 
 
 def test_missing_scenario_file(tmp_path, capsys):

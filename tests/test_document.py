@@ -24,10 +24,11 @@ MIB = 2**20
 
 
 def plain(obj):
-    """A spec as nested dicts, without where it came from (``where``, ``source``, ``raw``)."""
+    """A spec as nested dicts, without where it came from (``where``, ``source``, ``raw``,
+    ``text``)."""
     if dataclasses.is_dataclass(obj):
         return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if f.name not in ("where", "source", "raw")}
+                if f.name not in ("where", "source", "raw", "text")}
     if isinstance(obj, (tuple, list)):
         return [plain(x) for x in obj]
     return obj

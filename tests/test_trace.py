@@ -71,13 +71,14 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(pq, "write_table", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(TraceError, match="t.parquet: cannot write .disk full."):
         save(synth("seq", 10), path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["t.parquet"]
 
 
 @pytest.mark.parametrize("gap,page,op,match", [
-    ([0, -1], [0, 1], [0, 0], r"row 1: column 'gap_ns': expected an integer >= 0 \(nanoseconds\), got -1"),
+    ([0, -1], [0, 1], [0, 0],
+     r"row 1: column 'gap_ns': expected an integer in \[0, 2\^60\) \(nanoseconds\), got -1"),
     ([0, 0], [0, -2], [0, 0], "row 1: column 'page'"),
     ([0, 0], [0, 1], [0, 9], "row 1: column 'op'"),
     ([0, 0], [0, 1], [0, OP_SYSCALL], "SYSCALL only together with FILE"),

@@ -7,6 +7,10 @@ targets (QEMU's ``balloon`` command), the scenario's ``[[schedule]]`` is applied
 recorder takes one row per guest and one for the host. Times are simulated nanoseconds.
 ``MachineAPI`` is what the loop, the view and the recorder use of a machine: the real
 :class:`~autoballoon.machine.Machine` and the tests' fake both provide it.
+
+Ctrl-C: the machine returns to Python often (``Machine.advance`` runs the kernel in short
+chunks), so a KeyboardInterrupt arrives within a fraction of a second and leaves the loop as
+:class:`Interrupted`, saying how far the run got; nothing of the run is kept.
 """
 from __future__ import annotations
 
@@ -15,12 +19,21 @@ from typing import Protocol
 from autoballoon.control.policies import Policy, check_policy, make_policy, policy_name
 from autoballoon.control.recorder import Recorder
 from autoballoon.control.view import ViewBuilder
+from autoballoon.errors import SpecError
 from autoballoon.scenario import parse
 from autoballoon.scenario.spec import Scenario
+
+# Memory one recorded row takes until the run ends (a dict of ~60 counters, then DataFrame
+# cells); tests/test_reliability.py measures the real recorder against it.
+ROW_BYTES = 8192
 
 
 class PolicyError(RuntimeError):
     """A policy returned something that is not a valid target."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says how far the simulation got."""
 
 
 class MachineAPI(Protocol):
@@ -68,6 +81,8 @@ def control_loop(scenario: Scenario, machine: MachineAPI, policy: Policy, record
     run lasts more than a few seconds of wall time."""
     run = scenario.run
     n = len(machine.names)
+    n_ticks = -(-run.duration_ns // run.tick_ns)
+    _check_record_fits(scenario, n_ticks, n)
     ram = [machine.ram_size(g) for g in range(n)]
     # The host device's target, QEMU's meaning. Initial targets are set explicitly so the run
     # does not depend on whether the machine applies GuestSpec.target itself.
@@ -78,7 +93,6 @@ def control_loop(scenario: Scenario, machine: MachineAPI, policy: Policy, record
     schedule = sorted(scenario.schedule, key=lambda e: e.at_ns)   # stable: file order on ties
     next_entry = 0
     view_at = ViewBuilder(machine, ram)
-    n_ticks = -(-run.duration_ns // run.tick_ns)
     bar = _progress_bar(n_ticks, policy_name(policy), progress)
     now = 0
     try:
@@ -104,8 +118,27 @@ def control_loop(scenario: Scenario, machine: MachineAPI, policy: Policy, record
             now = min(now + run.tick_ns, run.duration_ns)
             machine.advance(now)
             bar.update(1)
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted(f"at {now / 1e9:g} s of {run.duration_ns / 1e9:g} s simulated") \
+            from None
     finally:
         bar.close()
+
+
+def _check_record_fits(scenario: Scenario, n_ticks: int, n: int) -> None:
+    """Refuse, before the run, a record (a row per tick and guest, and the host) that cannot
+    fit in memory, naming run.tick and the estimate."""
+    from autoballoon.machine.state import available_memory
+    rows = (n_ticks + 1) * (n + 1)
+    need, avail = rows * ROW_BYTES, available_memory()
+    if avail is not None and need > avail:
+        e = SpecError(f"run.tick: {n_ticks:,} ticks of {n + 1} rows would take "
+                      f"~{need / 2**30:.1f} GiB to record (estimate), more than the "
+                      f"{avail / 2**30:.1f} GiB of memory available; use a longer run.tick or "
+                      f"a shorter run.duration")
+        raise parse.located(scenario, e)
 
 
 def _check_target(policy: Policy, g: int, value, ram: list[int], now: int) -> int:

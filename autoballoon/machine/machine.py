@@ -4,23 +4,39 @@
 initial balloon targets, workload tables), advances it with the numba kernels, and reads
 counters and gauges back with the kernel's names. It is the only object the control loop and
 the host policies talk to.
+
+Before anything is allocated, boot proves what numba will not check (it has no bounds checks):
+every index a kernel computes from the input is in range, every workload advances simulated
+time, one slice's work is bounded (a kernel call cannot be interrupted) and the state fits in
+memory. What it refuses is a ``ScenarioError`` naming the key, its line and the estimate.
 """
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from autoballoon.errors import SpecError
 from autoballoon.machine import callbacks, layout
 from autoballoon.machine import state as mmstate
 from autoballoon.machine.mm import constants as c
 from autoballoon.machine.mm.watermark import Watermarks, boot_reserved_pages, watermarks
+from autoballoon.scenario.parse import located
 from autoballoon.scenario.settings import kernel_values
-from autoballoon.errors import SpecError
 from autoballoon.scenario.spec import Scenario
-from autoballoon.trace.ops import OP_FILE, OP_FREE, OP_SYSCALL
+from autoballoon.trace.ops import OP_EXIT, OP_FILE, OP_FREE, OP_SYSCALL
 from autoballoon.trace.synth import zipf_cdf
 from autoballoon.uapi import PAGE_SHIFT, PAGE_SIZE, STATS_TAGS
+from autoballoon.units import MAX_DURATION
+
+# A kernel call runs whole slices and cannot be interrupted (numba does not look at signals), so
+# the work one slice can hold is bounded: events replayed, plus the pages an exit walks. At tens
+# of millions of events per second this keeps Ctrl-C and the progress bar responsive (about a
+# second at most; the bench's 10^7-event slice fits).
+MAX_SLICE_WORK = 20_000_000
+CHUNK_WALL_S = 0.1          # Machine.advance returns to Python about this often
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,11 @@ class Machine:
         self.now_ns = 0
         self._slice_no = 0
         self._traces = self._load_traces(traces or {})
+        try:
+            self._check()
+        except SpecError as e:
+            raise located(scenario, e) from None
+        self._chunk = 1                 # slices per kernel call, adapted to CHUNK_WALL_S
         self.m = self._boot()
 
     # --- boot ---------------------------------------------------------------------------------
@@ -84,26 +105,141 @@ class Machine:
             return int(self._traces[wl.path].footprint)
         return -(-wl.mapping_bytes // PAGE_SIZE)
 
+    def _sizes(self) -> dict:
+        """The arguments of state.allocate() for this scenario."""
+        guests = self.scenario.guests
+        paths = list(dict.fromkeys(g.workload.path for g in guests if g.workload.kind == "trace"))
+        phases = [p for g in guests if g.workload.kind == "phases" for p in g.workload.phases]
+        return dict(nframes=[g.memory // PAGE_SIZE for g in guests],
+                    nvpages=[self._vpages(g) for g in guests],
+                    nslots=[g.swap.size // PAGE_SIZE for g in guests],
+                    trace_len=sum(len(self._traces[p].page) for p in paths),
+                    nphases=len(phases),
+                    cdf_len=sum(p.length // PAGE_SIZE for p in phases if p.pattern == "zipf"))
+
+    # --- boot checks: what the kernels rely on and do not check -------------------------------
+    def _check(self) -> None:
+        """Refuse (SpecError naming the key) a scenario the kernels could not run safely.
+
+        Bounds, proved here once for every index a kernel computes from the input: a trace's
+        pages are in [0, footprint) = the guest's virtual pages and its op codes are valid
+        (AccessTrace checks both on load); its cursor stays in [start, end), which is not empty
+        (an empty trace is refused); phases lie inside the mapping and zipf ranks inside their
+        CDF (PhaseSpec/WorkloadSpec); slab and targets are within memory (GuestSpec); every size
+        and time is below 2^60 and every cost at most 1 s, so int64 sums do not overflow. Time:
+        every access of a phase costs think > 0; a looped trace must advance time; a replayed
+        gap (after ``speed``) stays below 2^60 ns. Work: one slice's replay is bounded
+        (MAX_SLICE_WORK) and the state fits in the memory available.
+        """
+        sc = self.scenario
+        work, seen = [], {}
+        for gs in sc.guests:
+            wl = gs.workload
+            if wl.kind == "trace":
+                # replicas share the answer (and the check's pass over the trace)
+                key = (gs.where, wl.path, wl.speed, wl.loop)
+                if key not in seen:
+                    seen[key] = self._check_trace(gs, self._traces[wl.path])
+                work.append(seen[key])
+            else:
+                think = min(p.think_ns for p in gs.workload.phases)
+                work.append((sc.run.slice_ns // think + 2, "run.slice",
+                             f"phases with think {think} ns"))
+        total = sum(w for w, _, _ in work)
+        if total > MAX_SLICE_WORK:
+            g = max(range(len(work)), key=lambda i: work[i][0])
+            n, key, why = work[g]
+            raise SpecError(f"{key}: one slice ({sc.run.slice_ns} ns) could hold {total:.3g} "
+                            f"events ({sc.guests[g].name}: {n:.3g}, {why}), more than the "
+                            f"{MAX_SLICE_WORK:.0e} one uninterruptible kernel call may run; "
+                            f"use a shorter run.slice or a slower workload")
+        self._check_boot_memory()
+        self._check_fits()
+
+    def _check_boot_memory(self) -> None:
+        """Every guest and the host keep some memory free after boot (``boot_memory``), and the
+        host can back the frames the guests' kernels write while booting (``_back_at_boot``)."""
+        sc = self.scenario
+        host = boot_memory(sc.host, sc.host.memory)
+        backed = 0
+        for gs in sc.guests:
+            mem = boot_memory(gs, gs.memory, gs.watermark_scale_factor, gs.kernel == "3.7")
+            backed += gs.slab // PAGE_SIZE + mem.reserved + mem.kernel
+        short = backed - (host.managed - host.kernel)
+        if short > 0:
+            raise SpecError(f"host.memory: expected room for the guests' kernels at boot "
+                            f"({short * PAGE_SIZE >> 20} MiB short)")
+
+    def _check_trace(self, gs, trace) -> tuple[int, str, str]:
+        """A trace workload's bounds and progress; returns (work per slice, key, why)."""
+        wl, w = gs.workload, gs.where + ".workload"
+        n = len(trace)
+        if n == 0:
+            raise SpecError(f"{w}.path: expected a trace with at least one event, got an empty "
+                            f"trace ({wl.path})")
+        # the gaps as next_event() replays them: int64(gap / speed)
+        with np.errstate(over="ignore"):            # a gap / 1e-300 is inf: refused below
+            gaps = trace.gap_ns if wl.speed == 1.0 else trace.gap_ns / wl.speed
+        big = float(gaps.max())
+        if big >= MAX_DURATION:
+            key = f"{w}.speed" if wl.speed != 1.0 else f"{w}.path"
+            raise SpecError(f"{key}: a gap of {int(trace.gap_ns.max())} ns replayed at speed "
+                            f"{wl.speed:g} lasts {big:.3g} ns, expected below 2^60 ns")
+        if wl.speed != 1.0:
+            gaps = gaps.astype(np.int64)
+        # pages an exit walks (process_exit) count as work too
+        exits = trace.op == OP_EXIT
+        weight = np.where(exits, 1 + trace.footprint, 1) if exits.any() else np.ones(n, np.int8)
+        period = float(gaps.sum(dtype=np.float64))
+        window = self.scenario.run.slice_ns
+        if wl.loop and period == 0:
+            raise SpecError(f"{w}.loop: a looped trace must advance simulated time, but the "
+                            f"{n} gaps of {wl.path} add up to 0 ns at speed {wl.speed:g}")
+        if wl.loop and period < window:
+            loops = math.ceil(window / period) + 1
+            return (int(weight.sum(dtype=np.int64)) * loops, "run.slice",
+                    f"a looped trace that lasts {period:.3g} ns")
+        if wl.loop:         # a slice can span the end of one pass and the start of the next
+            gaps, weight = np.concatenate([gaps, gaps]), np.concatenate([weight, weight])
+        most = _max_window_sum(gaps, weight, window)
+        return most, f"{w}.path", f"a trace with bursts of {most:.3g} events"
+
+    def _check_fits(self) -> None:
+        """Refuse a state bigger than the memory available, naming the biggest part."""
+        sizes = self._sizes()
+        need = mmstate.estimate_bytes(**sizes)
+        avail = mmstate.available_memory()
+        if avail is None or need <= avail:
+            return
+        parts: dict[str, list] = {}
+        for g, gs in enumerate(self.scenario.guests):
+            wl = gs.workload
+            vkey = "path" if wl.kind == "trace" else "mapping" if wl.mapping else "phases"
+            for key, nbytes in (
+                    ("memory", mmstate.estimate_bytes([sizes["nframes"][g]], [0], [0])),
+                    ("swap", mmstate.estimate_bytes([0], [0], [sizes["nslots"][g]])),
+                    (f"workload.{vkey}", mmstate.estimate_bytes([0], [sizes["nvpages"][g]],
+                                                                [0]))):
+                part = parts.setdefault(f"{gs.where}.{key}", [0, 0])
+                part[0] += nbytes
+                part[1] += 1
+        key, (part, replicas) = max(parts.items(), key=lambda kv: kv[1][0])
+        of = f" for {replicas} replicas" if replicas > 1 else ""
+        raise SpecError(f"{key}: the machine's state would need {_human(need)} (estimate; "
+                        f"{key} {_human(part)}{of}), more than the {_human(avail)} of memory "
+                        f"available")
+
     def _boot(self) -> mmstate.MachineState:
         sc = self.scenario
         guests = sc.guests
         paths = list(dict.fromkeys(g.workload.path for g in guests if g.workload.kind == "trace"))
-        phases = [p for g in guests if g.workload.kind == "phases" for p in g.workload.phases]
-        cdf_len = sum(p.length // PAGE_SIZE for p in phases if p.pattern == "zipf")
-        m = mmstate.allocate(
-            [g.memory // PAGE_SIZE for g in guests], [self._vpages(g) for g in guests],
-            [g.swap.size // PAGE_SIZE for g in guests],
-            trace_len=sum(len(self._traces[p].page) for p in paths), nphases=len(phases),
-            cdf_len=cdf_len)
+        m = mmstate.allocate(**self._sizes())
         self._fill_traces(m, paths)
         self._fill_phases(m)
         self._boot_host(m)
         for g, gs in enumerate(guests):
             self._boot_guest(m, g, gs, sc.run.seed)
             callbacks.probe(m, g)
-        if m.H[layout.H_NR_FREE] < 0:
-            raise SpecError(f"host.memory: expected room for the guests' kernels at boot "
-                            f"({-int(m.H[layout.H_NR_FREE]) * PAGE_SIZE >> 20} MiB short)")
         return m
 
     def _fill_traces(self, m, paths):
@@ -240,14 +376,29 @@ class Machine:
 
     # --- time -----------------------------------------------------------------------------
     def advance(self, until_ns: int) -> None:
-        """Run every guest, its balloon driver and the host up to ``until_ns`` (numba)."""
+        """Run every guest, its balloon driver and the host up to ``until_ns`` (numba).
+
+        The kernel runs whole slices per call, as many as take about CHUNK_WALL_S of wall time,
+        so that Python sees Ctrl-C between calls. The calls split the time at slice boundaries
+        only, so the result is the same however it is chunked. After an interrupt
+        (KeyboardInterrupt) the machine must not be advanced further."""
         from autoballoon.machine.engine import advance_machine
+        until_ns = int(until_ns)
         if until_ns <= self.now_ns:
             return
         run = self.scenario.run
-        self._slice_no = advance_machine(self.m, self.now_ns, int(until_ns), run.slice_ns,
-                                         self.scenario.host.stats_poll_ns, self._slice_no)
-        self.now_ns = int(until_ns)
+        poll = self.scenario.host.stats_poll_ns
+        while self.now_ns < until_ns:
+            end = min(self.now_ns + self._chunk * run.slice_ns, until_ns)
+            t0 = time.perf_counter()
+            self._slice_no = advance_machine(self.m, self.now_ns, end, run.slice_ns, poll,
+                                             self._slice_no)
+            self.now_ns = end
+            wall = time.perf_counter() - t0
+            if wall < CHUNK_WALL_S / 2:
+                self._chunk = min(2 * self._chunk, 2**40)
+            elif wall > CHUNK_WALL_S * 2 and self._chunk > 1:
+                self._chunk //= 2
         if self.debug:
             from autoballoon.machine.invariants import check_invariants
             check_invariants(self.m)
@@ -364,3 +515,24 @@ class Machine:
         target = min(max(int(target), 0), ram)
         self.m.S[g, layout.S_BALLOON_TARGET] = (ram - target) >> PAGE_SHIFT
         self.m.S[g, layout.S_BALLOON_KICK] = 1
+
+
+def _max_window_sum(gaps: np.ndarray, weight: np.ndarray, window: int) -> int:
+    """An upper bound of the weight of the events that fall in any ``window`` ns of a stream
+    with these gaps: any such window overlaps at most two consecutive buckets of ``window`` ns.
+    (In units of the window, in float64: the gaps are capped at 2 windows, so the times stay
+    small and their rounding cannot move an event by more than a bucket in a few.)"""
+    t = np.cumsum(np.minimum(gaps / window, 2.0))
+    bucket = np.floor(t).astype(np.int64)
+    starts = np.flatnonzero(np.diff(bucket, prepend=-1))
+    sums = np.add.reduceat(weight, starts, dtype=np.int64)
+    ids = bucket[starts]
+    pairs = sums[:-1] + np.where(np.diff(ids) == 1, sums[1:], 0)
+    return int(max(sums.max(), pairs.max() if len(pairs) else 0))
+
+
+def _human(nbytes: int) -> str:
+    for unit, factor in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if nbytes >= factor:
+            return f"{nbytes / factor:.1f} {unit}"
+    return f"{nbytes / 1024:.1f} KiB"

@@ -12,6 +12,7 @@ model's speed on large footprints. The kernels see ordinary (strided) arrays.
 """
 from __future__ import annotations
 
+import os
 from collections import namedtuple
 
 import numpy as np
@@ -71,6 +72,13 @@ def _align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
+def _records(n: int) -> int:
+    """At least two records: numba types a strided field view of 0 or 1 records as contiguous
+    (another signature: every kernel compiled again, minutes); the spare record is never
+    indexed (each guest's pages are P_VPAGE_BASE .. + P_NVPAGES)."""
+    return max(n, 2)
+
+
 def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
              trace_len: int = 0, nphases: int = 0, cdf_len: int = 0) -> MachineState:
     """Zeroed state for guests of the given sizes; per-guest offsets are filled in P.
@@ -95,7 +103,7 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
     P[:, c.P_BLOCK_BASE] = fbase[:-1] // BLOCK_PAGES
     P[:, c.P_NBLOCKS] = [(n + BLOCK_PAGES - 1) // BLOCK_PAGES for n in nframes]
     frames = np.zeros(NF, FRAME)
-    vpages = np.zeros(NV, VPAGE)
+    vpages = np.zeros(_records(NV), VPAGE)
     writeback = np.zeros(NF, WRITEBACK)
     for field in ("lru_next", "lru_prev", "rmap"):
         frames[field] = -1
@@ -129,6 +137,50 @@ def allocate(nframes: list[int], nvpages: list[int], nslots: list[int],
         ph_wfrac=np.zeros(nphases, np.float64), ph_cdf_start=np.full(nphases, -1, np.int64),
         zipf_cdf=np.zeros(cdf_len, np.float64),
     )
+
+
+def estimate_bytes(nframes: list[int], nvpages: list[int], nslots: list[int],
+                   trace_len: int = 0, nphases: int = 0, cdf_len: int = 0) -> int:
+    """The bytes :func:`allocate` takes for these sizes, computed without allocating (so that a
+    machine that cannot fit is refused before it starts). tests/test_reliability.py checks it
+    against a real allocation."""
+    G = len(nframes)
+    NF = sum(_align(n, BLOCK_PAGES) for n in nframes)
+    per_frame = FRAME.itemsize + WRITEBACK.itemsize + 4          # + balloon_pfns
+    per_block = 4 + 1                                            # blk_nfree, blk_reported
+    per_guest = 8 * (NR_PARAMS + NR_STATE + NR_VMSTAT + 4 * NR_LRU_LISTS // 2
+                     + VIRTIO_BALLOON_S_NR + 2 * MAX_SHRINKERS + MAX_OOM_NOTIFIERS + 5)
+    per_phase = 8 * 8
+    return (NF * per_frame + NF // BLOCK_PAGES * per_block
+            + _records(sum(nvpages)) * VPAGE.itemsize + sum(nslots) * 4 + trace_len * (8 + 8 + 1) + nphases * per_phase + cdf_len * 8
+            + G * per_guest + 2 * SCAN_CONTROL.itemsize + NR_HOST * 8 + HOST_EVENTS_MAX)
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: the kernel's MemAvailable, or less if a cgroup
+    (a container's memory limit) allows less; None if neither can be read."""
+    avail = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit != "max":
+            with open("/sys/fs/cgroup/memory.current") as f:
+                avail.append(int(limit) - int(f.read()))
+    except (OSError, ValueError):
+        pass
+    if not avail and hasattr(os, "sysconf"):
+        try:
+            avail.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError):
+            pass
+    return max(0, min(avail)) if avail else None
 
 
 def bytes_per_page(m: MachineState) -> float:

@@ -566,8 +566,11 @@ def load_sweep_file(path) -> dict:
         data = tomllib.loads(path.read_text())
     except OSError as e:
         raise SpecError(f"{path}: cannot read sweep file ({e.strerror})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: expected a UTF-8 text file (TOML), got byte "
+                        f"{e.object[e.start]:#04x} at offset {e.start}") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as e:
+        raise SpecError(f"{path}: not valid TOML: {e or 'nested too deeply'}") from None
     try:
         return _sweep_args(data, path)
     except SpecError as e:

@@ -42,13 +42,14 @@ from autoballoon.errors import SpecError
 from autoballoon.scenario import settings as st
 from autoballoon.scenario.spec import (
     GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, ScheduleEntry, WorkloadSpec)
-from autoballoon.scenario.values import fail, value_int, value_str
+from autoballoon.scenario.values import fail, format_size, value_int, value_str
 
 TOP_KEYS = ("description", "run", "host", "guest", "schedule")
 # keys besides each spec's own settings
 GUEST_EXTRA = ("count", "workload")
 HOST_EXTRA = ("policy_params",)
 WORKLOAD_ONLY = {"phases": ("phases", "mapping"), "trace": ("path", "speed")}
+MAX_REPLICAS = 4096         # `count`: a page-level machine of more guests is beyond this model
 
 
 class ScenarioError(SpecError):
@@ -88,9 +89,16 @@ def load_scenario(source, check=None) -> Scenario:
                                            and "=" not in source):
         path = Path(source)
         try:
-            text = path.read_text()
+            data = path.read_bytes()
         except OSError as e:
             raise ScenarioError(f"cannot read scenario file ({e.strerror})", str(path)) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data[:e.start].count(b"\n") + 1
+            raise ScenarioError(f"expected a UTF-8 text file (TOML), got byte "
+                                f"{data[e.start]:#04x} at offset {e.start}", str(path),
+                                line) from None
         return parse_scenario(text, name=str(path), base_dir=path.resolve().parent, check=check)
     return parse_scenario(source, check=check)
 
@@ -104,17 +112,30 @@ def parse_scenario(text: str, name: str | None = None, base_dir: Path | None = N
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"at line (\d+)", str(e))
         raise ScenarioError(f"not valid TOML: {e}", name, int(m.group(1)) if m else None) from None
+    except RecursionError:
+        raise ScenarioError("not valid TOML: arrays or tables nested too deeply", name) from None
     try:
-        scenario = _Builder(data, name, base_dir or Path.cwd()).scenario()
+        scenario = _Builder(data, name, base_dir or Path.cwd(), text).scenario()
         if check is not None:
             check(scenario)
         return scenario
-    except ScenarioError:
-        raise
     except SpecError as e:
-        # messages look like "guest[1].workload.phases[0].pattern: expected ..."
-        key = str(e).split(": ", 1)[0].split(" ", 1)[0]
-        raise ScenarioError(str(e), name, locate(text, key), key) from None
+        raise _located(e, name, text) from None
+
+
+def _located(e: SpecError, name: str | None, text: str | None) -> ScenarioError:
+    """``e`` with the file and the line of the key its message starts with."""
+    if isinstance(e, ScenarioError):
+        return e
+    # messages look like "guest[1].workload.phases[0].pattern: expected ..."
+    key = str(e).split(": ", 1)[0].split(" ", 1)[0]
+    return ScenarioError(str(e), name, locate(text, key) if text else None, key)
+
+
+def located(scenario: Scenario, e: SpecError) -> ScenarioError:
+    """An error found after parsing (the machine's boot checks) with the scenario's file and
+    the key's line, as the parser's own errors have them."""
+    return _located(e, scenario.source, scenario.text)
 
 
 # --- building the specs ---------------------------------------------------------------------
@@ -137,12 +158,14 @@ class _Builder:
     """Turns the parsed TOML dict into specs; every error names its TOML key path. The keys and
     readers of each table come from the spec classes' settings (scenario/settings.py)."""
 
-    def __init__(self, data: dict, name: str | None, base_dir: Path):
-        self.data, self.name, self.base_dir = data, name, base_dir
+    def __init__(self, data: dict, name: str | None, base_dir: Path, text: str | None = None):
+        self.data, self.name, self.base_dir, self.text = data, name, base_dir, text
 
     def scenario(self) -> Scenario:
         d = self.data
         st.check_keys(d, TOP_KEYS, "scenario")
+        if "description" in d:
+            value_str(d["description"], "description")
         run = self.run(_required(d, "run", "scenario"))
         host = self.host(_required(d, "host", "scenario"))
         guests: list[GuestSpec] = []
@@ -151,11 +174,13 @@ class _Builder:
         schedule = tuple(self.entry(t, f"schedule[{i}]", run, guests)
                          for i, t in enumerate(_array_of_tables(d.get("schedule", []), "schedule")))
         return Scenario(run=run, host=host, guests=tuple(guests), schedule=schedule,
-                        source=self.name, raw=d)
+                        source=self.name, raw=d, text=self.text)
 
     def run(self, t) -> RunSpec:
         st.check_keys(t, st.keys(RunSpec), "run")
         kw = st.parse_table(RunSpec, t, "run")
+        if "tick" not in t and 0 < kw["duration_ns"] < RunSpec.tick_ns:
+            kw["tick_ns"] = kw["duration_ns"]    # a short run implies a short tick
         if "slice" not in t and kw.get("tick_ns", RunSpec.tick_ns) < RunSpec.slice_ns:
             kw["slice_ns"] = kw["tick_ns"]       # a short tick implies a short slice
         return RunSpec(**kw, where="run")
@@ -177,9 +202,14 @@ class _Builder:
         if "count" not in t:
             return [GuestSpec(**kw, where=w)]
         count = value_int(t["count"], f"{w}.count")
-        if count < 1:
-            fail(f"{w}.count", "an integer >= 1", count)
+        if not 1 <= count <= MAX_REPLICAS:
+            ram = f"; {count:,} x {format_size(kw['memory'])} = {count * kw['memory'] / 2**40:.3g} " \
+                  f"TiB of guest RAM" if count > 0 and "memory" in kw else ""
+            fail(f"{w}.count", f"an integer in [1, {MAX_REPLICAS}] (replicas of this guest{ram})",
+                 count)
         name = kw.pop("name")
+        if not name:
+            fail(f"{w}.name", "a non-empty name (the replicas are NAME-0, NAME-1, ...)", name)
         return [GuestSpec(name=f"{name}-{k}", group=name, **kw, where=w) for k in range(count)]
 
     def workload(self, t, w: str) -> WorkloadSpec:

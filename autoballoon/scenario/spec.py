@@ -7,6 +7,7 @@ values, meaning, kernel column); constructing a spec checks it: an impossible va
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from autoballoon.errors import SpecError
@@ -18,6 +19,7 @@ from autoballoon.scenario.values import (
     value_size_or_auto, value_str)
 from autoballoon.trace.ops import PATTERNS
 from autoballoon.uapi import FEATURES, PAGE_SIZE
+from autoballoon.units import MAX_DURATION, MAX_SIZE
 
 __all__ = ["SpecError", "PAGE_SIZE", "KERNELS", "PATTERNS", "FEATURES", "AUTO_BALLOON_VARIANTS",
            "SwapSpec", "PhaseSpec", "WorkloadSpec", "GuestSpec", "HostSpec", "RunSpec",
@@ -30,6 +32,14 @@ KERNELS = tuple(KERNEL_VERSIONS)
 THP_MODES = ("always", "madvise", "never")    # /sys/kernel/mm/transparent_hugepage/enabled
 AUTO_BALLOON_VARIANTS = ("rfc", "fixed")
 MIB = 2**20
+# A per-operation cost (a fault, a swap request, a reclaim scan step, a balloon round trip) is at
+# most 1 s: a fault pays a few of them and reclaim some per scanned page, and these int64 sums
+# must not overflow.
+MAX_COST = 10**9
+HOST_ROW = "host"           # the summary's row for the host: no guest may be called so
+# a registered policy name ("qemu-auto") or "package.module:ClassName"
+POLICY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*"
+                         r"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
 def _need(cond: bool, where: str, expected: str, got) -> None:
@@ -37,12 +47,27 @@ def _need(cond: bool, where: str, expected: str, got) -> None:
         raise SpecError(f"{where}: expected {expected}, got {got!r}")
 
 
-def size(key, default=st.REQUIRED, **kw):
-    return setting(key, parse_size, default, format=format_size, **kw)
+def size(key, default=st.REQUIRED, *, valid, expected, pages=False, **kw):
+    """A size setting, below 2^60 bytes; ``pages``: a whole number of 4 KiB pages (what the
+    kernels count in), so nothing is truncated silently."""
+    if pages:
+        expected += ", a whole number of pages (4KiB)"
+    return setting(key, parse_size, default, format=format_size, expected=expected,
+                   valid=lambda v: v < MAX_SIZE and (not pages or v % PAGE_SIZE == 0)
+                   and valid(v), **kw)
 
 
-def duration(key, default=st.REQUIRED, **kw):
-    return setting(key, parse_duration, default, format=format_duration, **kw)
+def duration(key, default=st.REQUIRED, *, valid, **kw):
+    """A duration setting, below 2^60 ns (the kernels add times and costs in int64)."""
+    return setting(key, parse_duration, default, format=format_duration,
+                   valid=lambda v: v < MAX_DURATION and valid(v), **kw)
+
+
+def cost(key, default, *, positive=False, **kw):
+    """A per-operation cost: a duration in [0, 1s] ((0, 1s] if ``positive``)."""
+    low = 0 if positive else -1
+    return duration(key, default, valid=lambda v: low < v <= MAX_COST,
+                    expected=f"a duration in {'(' if positive else '['}0, 1s]", **kw)
 
 
 def reserved_setting(what: str):
@@ -73,19 +98,20 @@ def ns_per_page(bandwidth: int) -> int:
 @dataclass(frozen=True, kw_only=True)
 class SwapSpec:
     """A swap device: capacity and a per-page latency + bandwidth cost model."""
-    size: int = size("size", 0, valid=lambda v: v >= 0, expected="a size >= 0",
+    size: int = size("size", 0, valid=lambda v: v >= 0, expected="a size >= 0", pages=True,
                      doc="capacity in bytes; 0 = no swap")
-    read_latency_ns: int = duration(
-        "read_latency", 100_000, valid=lambda v: v >= 0, expected="a duration >= 0",
+    read_latency_ns: int = cost(
+        "read_latency", 100_000,
         param="swap_read_ns", doc="per read request (a swap-in), SSD-class by default")
-    write_latency_ns: int = duration(
-        "write_latency", 20_000, valid=lambda v: v >= 0, expected="a duration >= 0",
+    write_latency_ns: int = cost(
+        "write_latency", 20_000,
         param="swap_write_ns",
         doc="per write request: its completion comes this long after its transfer (reclaim "
             "does not wait for it)")
     bandwidth: int = setting(
-        "bandwidth", parse_rate, 500 * MIB, valid=lambda v: v > 0,
-        expected="a rate > 0 bytes/s", param="swap_ns_per_page", encode=ns_per_page,
+        "bandwidth", parse_rate, 500 * MIB, valid=lambda v: PAGE_SIZE <= v < MAX_SIZE,
+        expected="a rate of at least 4KiB/s (a page in at most 1s)", param="swap_ns_per_page",
+        encode=ns_per_page,
         format=format_rate, doc="transfer rate, bytes/s")
     where: str = "swap"
 
@@ -110,15 +136,16 @@ class PhaseSpec:
     Exactly one of ``duration_ns`` / ``passes`` ends the phase.
     """
     length: int = size("length", valid=lambda v: v >= PAGE_SIZE,
-                       expected="a size of at least one page (4KiB)")
-    offset: int = size("offset", 0, valid=lambda v: v >= 0, expected="a size >= 0")
+                       expected="a size of at least one page (4KiB)", pages=True)
+    offset: int = size("offset", 0, valid=lambda v: v >= 0, expected="a size >= 0", pages=True)
     pattern: str = setting("pattern", value_choice(PATTERNS), "seq",
                            valid=lambda v: v in PATTERNS, expected=f"one of {', '.join(PATTERNS)}")
     duration_ns: int | None = duration("duration", None, valid=lambda v: v > 0,
                                        expected="a duration > 0")
     passes: int | None = setting("passes", value_int, None, valid=lambda v: v >= 1,
                                  expected="an integer >= 1")
-    think_ns: int = duration("think", 1000, valid=lambda v: v >= 0, expected="a duration >= 0",
+    think_ns: int = duration("think", 1000, valid=lambda v: v > 0,
+                             expected="a duration > 0 (every access must advance time)",
                              doc="think time per page access on an unloaded machine")
     write_fraction: float = setting("write_fraction", value_number, 1.0,
                                     valid=lambda v: 0.0 <= v <= 1.0,
@@ -140,7 +167,7 @@ class WorkloadSpec:
                         expected="'phases' or 'trace'")
     phases: tuple[PhaseSpec, ...] = ()
     mapping: int | None = size("mapping", None, valid=lambda v: v >= PAGE_SIZE,
-                               expected="a size of at least 4KiB",
+                               expected="a size of at least 4KiB", pages=True,
                                doc="anon mapping size; default: end of the furthest phase")
     path: str | None = setting("path", value_str, None, valid=bool,
                                expected="a trace file path", doc="trace file, for kind 'trace'")
@@ -177,9 +204,12 @@ class WorkloadSpec:
 @dataclass(frozen=True, kw_only=True)
 class GuestSpec:
     """One guest (after expanding ``count`` replicas): RAM, swap, kernel, balloon features."""
-    name: str = setting("name", value_str, valid=bool, expected="a non-empty name")
+    name: str = setting("name", value_str, valid=lambda v: v not in ("", HOST_ROW),
+                        expected=f"a non-empty name other than '{HOST_ROW}' (the results' host "
+                                 f"row)")
     memory: int = size("memory", valid=lambda v: v >= 16 * MIB,
-                       expected="a size of at least 16MiB", doc="guest RAM (QEMU -m)")
+                       expected="a size of at least 16MiB", pages=True,
+                       doc="guest RAM (QEMU -m)")
     workload: WorkloadSpec
     swap: SwapSpec = setting("swap", parse_swap, SwapSpec(), nested=SwapSpec,
                              doc="swap device: a size, or a table")
@@ -202,31 +232,27 @@ class GuestSpec:
     watermark_scale_factor: int = setting(
         "watermark_scale_factor", value_int, 10, valid=lambda v: 1 <= v <= 3000,
         expected="an integer in [1, 3000]", doc="/proc/sys/vm/watermark_scale_factor")
-    slab: int = size("slab", 0, valid=lambda v: v >= 0, expected="a size >= 0",
+    slab: int = size("slab", 0, valid=lambda v: v >= 0, expected="a size >= 0", pages=True,
                      doc="reclaimable slab cache (a generic shrinker), bytes")
     auto_balloon_variant: str = setting(
         "auto_balloon_variant", value_choice(AUTO_BALLOON_VARIANTS), "rfc",
         valid=lambda v: v in AUTO_BALLOON_VARIANTS, expected="'rfc' or 'fixed'",
         param="autoballoon_rfc", encode=lambda v: v == "rfc",
         doc='the 2012 AUTO_BALLOON shrinker "rfc" (as posted) or "fixed"')
-    kswapd_scan_ns: int = duration("kswapd_scan", 200, valid=lambda v: v > 0,
-                                   expected="a duration > 0", param="kswapd_scan_ns",
-                                   doc="reclaim CPU cost per scanned page (kswapd's speed)")
-    fault_ns: int = duration("fault", 500, valid=lambda v: v >= 0, expected="a duration >= 0",
-                             param="fault_ns",
-                             doc="minor fault: exception entry, page zeroing, PTE set")
-    tell_host_ns: int = duration(
-        "tell_host", 40_000, valid=lambda v: v >= 0, expected="a duration >= 0",
-        param="tell_host_ns",
+    kswapd_scan_ns: int = cost("kswapd_scan", 200, positive=True, param="kswapd_scan_ns",
+                               doc="reclaim CPU cost per scanned page (kswapd's speed)")
+    fault_ns: int = cost("fault", 500, param="fault_ns",
+                         doc="minor fault: exception entry, page zeroing, PTE set")
+    tell_host_ns: int = cost(
+        "tell_host", 40_000, param="tell_host_ns",
         doc="a balloon message's round trip: virtqueue kick, QEMU's handler, the interrupt back")
-    madvise_dontneed_ns: int = duration(
-        "madvise_dontneed", 2_200, valid=lambda v: v >= 0, expected="a duration >= 0",
-        param="madvise_dontneed_ns",
+    madvise_dontneed_ns: int = cost(
+        "madvise_dontneed", 2_200, param="madvise_dontneed_ns",
         doc="QEMU's MADV_DONTNEED of one inflated page (a TLB shootdown): inflating 256 pages "
             "takes tell_host + 256 x this, ~0.6 ms")
-    madvise_willneed_ns: int = duration(
-        "madvise_willneed", 80, valid=lambda v: v >= 0, expected="a duration >= 0",
-        param="madvise_willneed_ns", doc="QEMU's MADV_WILLNEED of one deflated page")
+    madvise_willneed_ns: int = cost(
+        "madvise_willneed", 80, param="madvise_willneed_ns",
+        doc="QEMU's MADV_WILLNEED of one deflated page")
     reserved: int | None = reserved_setting("guest")
     kernel_memory: int = size(
         "kernel_memory", GUEST_KERNEL_MEMORY, valid=lambda v: v >= 0, expected="a size >= 0",
@@ -253,20 +279,21 @@ class GuestSpec:
 class HostSpec:
     """The host: RAM and swap for guest memory, the balloon policy, the QEMU stats poll."""
     memory: int = size("memory", valid=lambda v: v >= 16 * MIB,
-                       expected="a size of at least 16MiB", doc="host RAM for guest memory")
+                       expected="a size of at least 16MiB", pages=True,
+                       doc="host RAM for guest memory")
     swap: SwapSpec = setting("swap", parse_swap, SwapSpec(), nested=SwapSpec,
                              doc="host swap device: a size, or a table")
-    policy: str = setting("policy", value_str, "none",
+    policy: str = setting("policy", value_str, "none", valid=POLICY_NAME.fullmatch,
+                          expected='a registered policy name or "package.module:ClassName"',
                           doc='a registered policy name or "package.module:ClassName"')
     policy_params: dict = field(default_factory=dict)
     stats_poll_ns: int = duration("stats_poll", 1_000_000_000, valid=lambda v: v > 0,
                                   expected="a duration > 0",
                                   doc="QEMU guest-stats-polling-interval")
-    fault_ns: int = duration("fault", 2_000, valid=lambda v: v >= 0, expected="a duration >= 0",
-                             param="fault_ns", doc="EPT violation + host page allocation")
-    kswapd_scan_ns: int = duration("kswapd_scan", 200, valid=lambda v: v > 0,
-                                   expected="a duration > 0", param="kswapd_scan_ns",
-                                   doc="host reclaim CPU cost per scanned page")
+    fault_ns: int = cost("fault", 2_000, param="fault_ns",
+                         doc="EPT violation + host page allocation")
+    kswapd_scan_ns: int = cost("kswapd_scan", 200, positive=True, param="kswapd_scan_ns",
+                               doc="host reclaim CPU cost per scanned page")
     reserved: int | None = reserved_setting("host")
     kernel_memory: int = size(
         "kernel_memory", 0, valid=lambda v: v >= 0, expected="a size >= 0",
@@ -283,7 +310,9 @@ class HostSpec:
 class RunSpec:
     duration_ns: int = duration("duration", valid=lambda v: v > 0, expected="a duration > 0")
     tick_ns: int = duration("tick", 100_000_000, valid=lambda v: v > 0,
-                            expected="a duration > 0", doc="control tick (the policy's period)")
+                            expected="a duration in (0, run.duration]",
+                            doc="control tick (the policy's period); default 100ms, or the "
+                                "duration if shorter")
     seed: int = setting("seed", value_int, 1, valid=lambda v: v >= 0, expected="an integer >= 0")
     slice_ns: int = duration("slice", 1_000_000, valid=lambda v: v > 0,
                              expected="a duration in (0, tick]",
@@ -292,6 +321,10 @@ class RunSpec:
 
     def __post_init__(self):
         st.check(self)
+        # a longer tick would be cut to the duration: the policy would never see its period
+        _need(self.tick_ns <= self.duration_ns, f"{self.where}.tick",
+              f"a duration in (0, run.duration = {format_duration(self.duration_ns)}]",
+              format_duration(self.tick_ns))
         _need(self.slice_ns <= self.tick_ns, f"{self.where}.slice", "a duration in (0, tick]",
               self.slice_ns)
 
@@ -317,8 +350,15 @@ class Scenario:
     schedule: tuple[ScheduleEntry, ...] = ()
     source: str | None = None           # the file it came from
     raw: dict = field(default_factory=dict)  # the parsed TOML, for the manifest
+    text: str | None = field(default=None, repr=False, compare=False)  # the TOML, for line numbers
 
     def __post_init__(self):
         _need(len(self.guests) > 0, "guest", "at least one [[guest]]", len(self.guests))
         names = [g.name for g in self.guests]
         _need(len(set(names)) == len(names), "guest.name", "unique guest names", names)
+        # a [[schedule]] entry or a policy parameter names a guest or a replica group: one name
+        # must not mean both
+        groups = {g.group: g for g in self.guests if g.group is not None}
+        for g in self.guests:
+            _need(g.name not in groups, f"{g.where}.name", f"a name that is not also the replica "
+                  f"group of {groups.get(g.name, g).where} (replicas {g.name}-0, ...)", g.name)

@@ -3,6 +3,8 @@ message) and returns a Python value or raises ``SpecError`` saying what was expe
 durations and rates are :mod:`autoballoon.units`."""
 from __future__ import annotations
 
+import math
+
 from autoballoon.errors import SpecError
 from autoballoon.units import (
     format_duration, format_rate, format_size, parse_duration, parse_rate, parse_size)
@@ -23,8 +25,10 @@ def value_int(value, where: str) -> int:
 
 
 def value_number(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        fail(where, "a number", value)
+    """A finite number (TOML's nan and inf are refused: no setting means them)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        fail(where, "a finite number", value)
     return float(value)
 
 

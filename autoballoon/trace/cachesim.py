@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from autoballoon import units
-from autoballoon.trace.format import PAGE_SIZE, AccessTrace, TraceError, fail_at
+from autoballoon.trace.format import MAX_EVENTS, PAGE_SIZE, AccessTrace, TraceError, fail_at
 from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE
 
 TIME_UNITS = units.units_subset(units.TIME_UNITS, ("s", "ms", "us", "ns"))   # -> ns
@@ -27,7 +27,7 @@ ORACLE_GENERAL = np.dtype([("time", "<u4"), ("obj_id", "<u8"), ("obj_size", "<u4
                            ("next_access_vtime", "<i8")])
 # SCSI opcodes (WRITE(6/10/12/16)) and the words other csv traces use
 WRITE_OPS = {"0a", "2a", "aa", "8a", "w", "write", "set", "put", "update", "insert"}
-MAX_PAGES = 2**28                # 268 M page events: ~4.5 GB of arrays
+MAX_PAGES = MAX_EVENTS           # 268 M page events: ~4.5 GB of arrays
 
 
 def _check_col(df: pd.DataFrame, col: int, name: str, where: str) -> None:
@@ -108,6 +108,10 @@ def requests_to_trace(time, obj, size, write, where, time_unit, ids, block_size,
                          f"got {time_unit!r}")
     if ids not in ("blocks", "objects"):
         raise TraceError(f"{where}: ids: expected 'blocks' or 'objects', got {ids!r}")
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) \
+            or not 1 <= block_size <= 2**30:
+        raise TraceError(f"{where}: block_size: expected an integer in [1, 2^30] (bytes per "
+                         f"block id), got {block_size!r}")
     if len(time) == 0:
         raise TraceError(f"{where}: expected at least one request, got none")
     back = np.flatnonzero(np.diff(time) < 0)
@@ -122,6 +126,9 @@ def requests_to_trace(time, obj, size, write, where, time_unit, ids, block_size,
         raise TraceError(f"{where}: block ids up to {int(obj.max())} x {block_size} bytes exceed "
                          f"2^50 bytes; are these object ids (ids='objects')?")
     size = np.maximum(size, 1)                    # a zero-byte request still touches its page
+    # the byte and page sums below are int64
+    if float(np.sum(size, dtype=np.float64)) + 2.0 * PAGE_SIZE * len(size) > 2**61:
+        raise TraceError(f"{where}: requests cover more than {MAX_PAGES} pages")
     if ids == "blocks":
         start = obj * block_size
     else:

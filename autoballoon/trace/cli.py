@@ -34,6 +34,18 @@ duration_ns = _arg_type(parse_duration, "duration")     # "200ms", "1.5s", "500u
 size_bytes = _arg_type(parse_size, "size")              # "1GiB", "512MiB", "4096" -> bytes
 
 
+def _positive(parse, what: str):
+    def read(text, where):
+        value = parse(text, where)
+        if value <= 0:
+            raise SpecError(f"{where}: expected a {what} > 0, got {text!r}")
+        return value
+    return _arg_type(read, what)
+
+
+positive_duration_ns = _positive(parse_duration, "duration")
+
+
 # --- commands ------------------------------------------------------------------------------
 def cmd_convert(args) -> int:
     from autoballoon.trace import (  # modules, not functions
@@ -127,7 +139,7 @@ def add_subparsers(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-header", action="store_true")
     p.add_argument("--time-unit", default="s", choices=("s", "ms", "us", "ns"))
     p.add_argument("--ids", default="blocks", choices=("blocks", "objects"))
-    p.add_argument("--block-size", type=int, default=512, help="bytes per block id")
+    p.add_argument("--block-size", type=int, default=512, help="bytes per block id (>= 1)")
     p.add_argument("--ns-per-access", type=int, default=1, help="lackey: modelled time")
     p.add_argument("--mem-unit", default=None, help="vmcsv: B, KB, MB, GB (default: from header)")
     p.add_argument("--day", type=int, default=0, help="datacenter: day of the real series")
@@ -139,7 +151,8 @@ def add_subparsers(subparsers) -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="length, duration, footprint, read/write mix, working set")
     p.add_argument("path")
-    p.add_argument("--window", type=duration_ns, default=None, help="working-set window")
+    p.add_argument("--window", type=positive_duration_ns, default=None,
+                   help="working-set window")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
@@ -169,7 +182,7 @@ def add_subparsers(subparsers) -> argparse.ArgumentParser:
 
     p = sub.add_parser("record", help="run a program and record its page accesses")
     p.add_argument("--out", required=True)
-    p.add_argument("--interval", type=duration_ns, default=200_000_000)
+    p.add_argument("--interval", type=positive_duration_ns, default=200_000_000)
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     p.set_defaults(func=cmd_record)
     return trace

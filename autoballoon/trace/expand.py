@@ -20,9 +20,11 @@ Only ``wss_bytes`` drives the model; ``rss_bytes``/``cache_bytes`` are carried i
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from autoballoon.trace.format import PAGE_SIZE, AccessTrace, Envelope, TraceError
+from autoballoon.trace.format import MAX_EVENTS, PAGE_SIZE, AccessTrace, Envelope, TraceError
 from autoballoon.trace.ops import OP_FREE, OP_WRITE
 from autoballoon.trace.synth import zipf_ranks
 
@@ -45,9 +47,27 @@ def expand(envelope: Envelope, seed: int, **params) -> AccessTrace:
         raise TraceError(f"expand: unknown parameter(s) {', '.join(sorted(unknown))}; "
                          f"expected some of {', '.join(DEFAULTS)}")
     p = {**DEFAULTS, **params}
-    if p["scale"] <= 0 or p["reuse"] < 0 or p["alpha"] <= 0 or not 0 <= p["write_fraction"] <= 1:
-        raise TraceError("expand: expected scale > 0, reuse >= 0, alpha > 0, "
-                         "0 <= write_fraction <= 1")
+    number = (int, float, np.integer, np.floating)
+    for name, ok, expected in (
+            ("scale", lambda v: v > 0, "a number > 0"),
+            ("reuse", lambda v: v >= 0, "a number >= 0"),
+            ("alpha", lambda v: v > 0, "a number > 0"),
+            ("write_fraction", lambda v: 0 <= v <= 1, "a number in [0, 1]")):
+        v = p[name]
+        if isinstance(v, bool) or not isinstance(v, number) or not math.isfinite(v) or not ok(v):
+            raise TraceError(f"expand: {name}: expected {expected}, got {v!r}")
+    for name, low in (("seed", 0), ("max_events", 1)):
+        v = seed if name == "seed" else p[name]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+            raise TraceError(f"expand: {name}: expected an integer >= {low}, got {v!r}")
+    if p["max_events"] > MAX_EVENTS:
+        raise TraceError(f"expand: max_events: expected at most {MAX_EVENTS:,} (~4.5 GiB of "
+                         f"arrays), got {p['max_events']:,}")
+    # in float first: a huge scale must not wrap the int64 page counts
+    most = float(envelope.wss_bytes.max()) * p["scale"] * (1 + p["reuse"]) / PAGE_SIZE
+    if most > p["max_events"]:
+        raise TraceError(f"expand: one sample would make {most:,.0f} events (> max_events="
+                         f"{p['max_events']:,}); pass a smaller scale or reuse")
     wss = window_pages(envelope, p["scale"])
     n_events = int((wss + np.rint(p["reuse"] * wss)).sum())
     if n_events > p["max_events"]:

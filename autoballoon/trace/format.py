@@ -15,8 +15,11 @@ import numpy as np
 
 from autoballoon.trace.ops import ACCESS_MASK, OP_EXIT, OP_FILE, OP_FREE, OP_SYSCALL
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: the metadata holds a checksum of the columns (store.py)
 PAGE_SIZE = 4096
+MAX_GAP_NS = 2**60          # as units.MAX_DURATION: the replay adds gaps to int64 clocks
+MAX_TRACE_NS = 2**62        # the whole stream: its duration is an int64 sum
+MAX_EVENTS = 2**28          # what a generator or reader builds: ~4.5 GB of arrays
 KIND_ACCESS = "access"
 KIND_ENVELOPE = "envelope"
 
@@ -73,16 +76,20 @@ def _check_kinds(page: np.ndarray, op: np.ndarray, footprint: int, where: str) -
     """A page is anon or file for the whole stream: the kernels keep one LRU per kind."""
     access = op < OP_FREE
     is_file = (op & OP_FILE) != 0
-    seen_file = np.zeros(footprint, bool)
-    seen_anon = np.zeros(footprint, bool)
-    seen_file[page[access & is_file]] = True
-    seen_anon[page[access & ~is_file]] = True
-    mixed = seen_file & seen_anon
-    if mixed.any():
-        row = _first(access & mixed[page])
+    if footprint <= 4 * len(page) + 2**20:
+        seen_file = np.zeros(footprint, bool)
+        seen_anon = np.zeros(footprint, bool)
+        seen_file[page[access & is_file]] = True
+        seen_anon[page[access & ~is_file]] = True
+        is_mixed = (seen_file & seen_anon)[page]
+    else:           # sparse pages (a footprint far beyond the events): sort, do not index
+        mixed = np.intersect1d(page[access & is_file], page[access & ~is_file])
+        is_mixed = np.isin(page, mixed)
+    if is_mixed.any():
+        row = _first(access & is_mixed)
         # report the first access that disagrees with the page's first kind
         first_kind = is_file[row]
-        row = _first(access & mixed[page] & (is_file != first_kind) & (page == page[row]))
+        row = _first(access & is_mixed & (is_file != first_kind) & (page == page[row]))
         raise fail_at(where, row, "op", f"page {int(page[row])} to keep the kind "
                       f"({'file' if first_kind else 'anon'}) of its first access", int(op[row]))
 
@@ -107,8 +114,12 @@ class AccessTrace:
         if not (len(gap) == len(page) == len(op)):
             raise TraceError(f"{w}: columns have different lengths "
                              f"(gap_ns {len(gap)}, page {len(page)}, op {len(op)})")
-        if (bad := _first(gap < 0)) is not None:
-            raise fail_at(w, bad, "gap_ns", "an integer >= 0 (nanoseconds)", int(gap[bad]))
+        if (bad := _first((gap < 0) | (gap >= MAX_GAP_NS))) is not None:
+            raise fail_at(w, bad, "gap_ns", "an integer in [0, 2^60) (nanoseconds)",
+                          int(gap[bad]))
+        if float(gap.sum(dtype=np.float64)) >= MAX_TRACE_NS:
+            raise TraceError(f"{w}: column 'gap_ns': expected gaps that add up to less than "
+                             f"2^62 ns (146 years), got {float(gap.sum(dtype=np.float64)):.3g}")
         if (bad := _first(page < 0)) is not None:
             raise fail_at(w, bad, "page", "an integer >= 0", int(page[bad]))
         _check_ops(op, w)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 
 import numpy as np
 
@@ -61,12 +62,17 @@ def read_lackey(path, ns_per_access: int = 1) -> AccessTrace:
     try:
         with _open(path) as f:
             addr, size, kind = parse(f, where)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:      # gzip.BadGzipFile is an OSError
         raise TraceError(f"{where}: cannot read ({e})") from None
     return to_trace(addr, size, kind, where, ns_per_access)
 
 
 def to_trace(addr, size, kind, where: str, ns_per_access: int = 1) -> AccessTrace:
+    if isinstance(ns_per_access, bool) or not isinstance(ns_per_access, (int, np.integer)) \
+            or not 0 <= ns_per_access <= 2**62 // (2 * len(addr) + 1):
+        raise TraceError(f"{where}: ns_per_access: expected an integer in [0, "
+                         f"{2**62 // (2 * len(addr) + 1)}] (the trace's clock is an int64), got "
+                         f"{ns_per_access!r}")
     # an access straddling a page boundary touches the next page too
     first = addr // PAGE_SIZE
     last = (addr + size - 1) // PAGE_SIZE

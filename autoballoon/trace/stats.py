@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from autoballoon.trace.format import PAGE_SIZE, AccessTrace, Envelope
+from autoballoon.trace.format import PAGE_SIZE, AccessTrace, Envelope, TraceError
 from autoballoon.trace.ops import OP_FILE, OP_FREE, OP_WRITE
 
 MiB = 2**20
+MAX_WINDOWS = 10_000_000        # one int64 count each
 
 
 def default_window_ns(duration_ns: int) -> int:
@@ -22,14 +23,29 @@ def working_set_sizes(trace: AccessTrace, window_ns: int) -> np.ndarray:
     """Distinct pages accessed in each window ``[k*window_ns, (k+1)*window_ns)`` of trace time;
     events are stamped at the end of their think time, and an event exactly at the end of the
     trace counts in the last window (no one-event tail window)."""
+    if isinstance(window_ns, bool) or not isinstance(window_ns, (int, np.integer)) \
+            or window_ns < 1:
+        raise TraceError(f"working set: window: expected a duration >= 1 ns, got {window_ns!r}")
     access = trace.op < OP_FREE
     times = np.cumsum(trace.gap_ns)[access]
     if times.size == 0:
         return np.zeros(0, np.int64)
     n_windows = max(1, -(-trace.duration_ns // window_ns))
+    if n_windows > MAX_WINDOWS:
+        raise TraceError(f"working set: window: {window_ns} ns cuts the trace's "
+                         f"{trace.duration_ns} ns into {n_windows:.3g} windows, more than "
+                         f"{MAX_WINDOWS:.0e}; expected a window of at least "
+                         f"{-(-trace.duration_ns // MAX_WINDOWS)} ns")
     win = np.minimum(times // window_ns, n_windows - 1)
-    keys = np.unique(win * np.int64(trace.footprint) + trace.page[access])
-    return np.bincount(keys // trace.footprint, minlength=n_windows)   # empty windows too
+    page = trace.page[access]
+    if n_windows * trace.footprint < 2**63:            # one int64 key per (window, page)
+        keys = np.unique(win * np.int64(trace.footprint) + page)
+        win = keys // trace.footprint
+    else:                                              # the key would overflow: sort pairs
+        order = np.lexsort((page, win))
+        win, page = win[order], page[order]
+        win = win[np.concatenate([[True], (win[1:] != win[:-1]) | (page[1:] != page[:-1])])]
+    return np.bincount(win, minlength=n_windows)       # empty windows too
 
 
 def _quantiles(values: np.ndarray) -> dict:

@@ -7,11 +7,12 @@ Each event is preceded by ``think_ns`` of think time.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from autoballoon.trace.format import AccessTrace, TraceError
+from autoballoon.trace.format import MAX_EVENTS, MAX_GAP_NS, AccessTrace, TraceError
 from autoballoon.trace.ops import OP_FILE, OP_SYSCALL, OP_WRITE, PATTERNS
-
 
 
 def zipf_cdf(n_items: int, alpha: float) -> np.ndarray:
@@ -41,11 +42,28 @@ def synth(pattern: str, pages: int, seed: int = 0, accesses: int | None = None,
     ``rand``/``zipf`` make ``accesses`` draws (default: ``pages``)."""
     if pattern not in PATTERNS:
         raise TraceError(f"synth: pattern: expected one of {', '.join(PATTERNS)}, got {pattern!r}")
-    if pages < 1 or passes < 1 or think_ns < 0 or not 0 <= write_fraction <= 1 or alpha <= 0:
-        raise TraceError("synth: expected pages >= 1, passes >= 1, think_ns >= 0, "
-                         "0 <= write_fraction <= 1 and alpha > 0")
-    rng = np.random.default_rng(seed)
     n = pages if accesses is None else accesses
+    for name, value, ok, expected in (
+            ("pages", pages, _int(pages) and pages >= 1, "an integer >= 1"),
+            ("accesses", n, _int(n) and n >= 1, "an integer >= 1"),
+            ("passes", passes, _int(passes) and passes >= 1, "an integer >= 1"),
+            ("seed", seed, _int(seed) and seed >= 0, "an integer >= 0"),
+            ("think_ns", think_ns, _int(think_ns) and 0 <= think_ns < MAX_GAP_NS,
+             "a duration in [0, 2^60) ns"),
+            ("write_fraction", write_fraction, _real(write_fraction) and 0 <= write_fraction <= 1,
+             "a number in [0, 1]"),
+            ("alpha", alpha, _real(alpha) and alpha > 0, "a finite number > 0")):
+        if not ok:
+            raise TraceError(f"synth: {name}: expected {expected}, got {value!r}")
+    key, events = ("pages x passes", pages * passes) if pattern in ("seq", "read") else \
+        ("accesses", n)
+    if events > MAX_EVENTS:
+        raise TraceError(f"synth: {key}: {events:,} events (~{17 * events / 2**30:.1f} GiB), "
+                         f"expected at most {MAX_EVENTS:,}")
+    if pattern == "zipf" and pages > MAX_EVENTS:     # its CDF and page permutation: 16 B/page
+        raise TraceError(f"synth: pages: a Zipf law over {pages:,} pages (~"
+                         f"{16 * pages / 2**30:.1f} GiB), expected at most {MAX_EVENTS:,}")
+    rng = np.random.default_rng(seed)
     if pattern in ("seq", "read"):
         page = np.tile(np.arange(pages, dtype=np.int64), passes)
     elif pattern == "rand":
@@ -64,3 +82,12 @@ def synth(pattern: str, pages: int, seed: int = 0, accesses: int | None = None,
                        "write_fraction": write_fraction, "alpha": alpha},
             "licence": "generated; no restrictions"}
     return AccessTrace(gap, page, op, meta=meta, where=f"synth {pattern}")
+
+
+def _int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+        and math.isfinite(v)

@@ -97,15 +97,18 @@ def read_vm_csv(path, time_col: str | None = None, provisioned_col: str | None =
     p_name = _find(cols, "provisioned", provisioned_col, where)
     u_name = _find(cols, "used", used_col, where)
     t = _numbers(df, t_name, where)
-    prov = _numbers(df, p_name, where) * _unit_of(p_name, mem_unit, where)
-    used = _numbers(df, u_name, where)
-    if used_unit == "percent" or (used_unit is None and ("%" in u_name or "percent" in u_name.lower())):
-        used = used / 100.0 * prov
-    else:
-        used = used * _unit_of(u_name, mem_unit, where)
-    t_ns = (t - t[0]) * TIME_UNITS[time_unit]
+    # huge numbers overflow to inf (or inf * 0 to nan): refused just below, so numpy need not warn
+    with np.errstate(over="ignore", invalid="ignore"):
+        prov = _numbers(df, p_name, where) * _unit_of(p_name, mem_unit, where)
+        used = _numbers(df, u_name, where)
+        if used_unit == "percent" or (used_unit is None and ("%" in u_name
+                                                             or "percent" in u_name.lower())):
+            used = used / 100.0 * prov
+        else:
+            used = used * _unit_of(u_name, mem_unit, where)
+        t_ns = (t - t[0]) * TIME_UNITS[time_unit]
     for name, values in ((t_name, t_ns), (p_name, prov), (u_name, used)):
-        if (big := np.flatnonzero(np.abs(values) >= 2.0**62)).size:
+        if (big := np.flatnonzero(~(np.abs(values) < 2.0**62))).size:     # nan too
             raise TraceError(f"{where} line {int(big[0]) + 2}: column {name!r}: expected a value "
                              f"that fits int64 nanoseconds/bytes, got {df[name].iloc[big[0]]!r}")
     time_ns = np.rint(t_ns).astype(np.int64)

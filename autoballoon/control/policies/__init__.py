@@ -30,8 +30,9 @@ def policy_class(name: str, where: str = "host.policy") -> type[Policy]:
         module, _, attr = name.partition(":")
         try:
             cls = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            raise SpecError(f"{where}: cannot load policy class {name!r} ({e})") from None
+        except Exception as e:      # a bad name (":", "..x:Y") or a module that fails to import
+            raise SpecError(f"{where}: cannot load policy class {name!r} "
+                            f"({type(e).__name__}: {e})") from None
         if not (isinstance(cls, type) and callable(getattr(cls, "observe", None))):
             raise SpecError(f"{where}: {name!r} is not a class with an observe(view) method")
         return cls

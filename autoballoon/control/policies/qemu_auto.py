@@ -65,6 +65,10 @@ class QemuAutoPolicy(Policy):
                       "one of low, medium, critical", key)
                 self.steps[VMPRESSURE_LEVEL[key]] = self.size_param(size, f"levels.{key}")
         self.floor = max(MIN_TARGET, self.size_param(floor, "floor"))
+        smallest = min(g.memory for g in scenario.guests)
+        guard("host.policy_params.floor", self.floor < smallest,
+              f"a size below the smallest guest's memory ({smallest} bytes), or the balloon "
+              f"could never inflate", floor)
 
     def observe(self, view: HostView) -> dict[int, int] | None:
         if not view.host_events:

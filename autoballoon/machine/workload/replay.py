@@ -71,7 +71,7 @@ def next_event(m, g, clock):
         return phase_event(m, g, clock)
     i = m.S[g, S_WL_CURSOR]
     if i >= m.wl_end[g]:
-        if not m.wl_loop[g]:
+        if not m.wl_loop[g] or m.wl_start[g] == m.wl_end[g]:   # an empty trace cannot loop
             return -1, 0, 0
         i = m.wl_start[g]
     m.S[g, S_WL_CURSOR] = i + 1
