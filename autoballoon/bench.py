@@ -2,6 +2,10 @@
 through the guest model with memory at 10 % of the footprint, against libCacheSim's LRU on the
 same trace in the same run.
 
+``autoballoon bench --compile`` instead compiles the kernels afresh (an empty numba cache) for a short
+run of the default scenario and prints, per kernel, the seconds numba spent compiling it
+(``compile_bench``).
+
 ``autoballoon bench --sweep`` instead times a 16-point sweep of the default scenario on a local Dask
 cluster of 1 worker and of N (one per core) and prints the speed-up (``sweep_bench``).
 
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from numba import njit
+from numba.core import event
 
 from autoballoon import perfmap
 from autoballoon.scenario.spec import (
@@ -217,6 +222,54 @@ def sweep_bench(workers: int | None = None) -> dict:
     return out
 
 
+class _CompileTimer(event.Listener):
+    """A numba ``numba:compile`` listener: per kernel, seconds spent compiling it without the
+    kernels it calls (numba compiles a callee while typing its caller: the events nest)."""
+
+    def __init__(self):
+        self.stack, self.kernels = [], {}
+
+    def on_start(self, event):
+        self.stack.append([time.perf_counter(), 0.0])
+
+    def on_end(self, event):
+        start, nested = self.stack.pop()
+        total = time.perf_counter() - start
+        if self.stack:
+            self.stack[-1][1] += total
+        py_func = event.data["dispatcher"].py_func
+        name = f"{py_func.__module__}.{py_func.__qualname__}"
+        row = self.kernels.setdefault(name, {"seconds": 0.0, "signatures": 0})
+        row["seconds"] += total - nested
+        row["signatures"] += 1
+
+
+def compile_bench(duration: str = "200ms") -> dict:
+    """Compile every kernel of a ``duration`` run of the default scenario into an empty cache
+    (a first start) and say where the time went: wall seconds of the run (compile + run), the
+    sum of the kernels' compile seconds, and per kernel its own seconds and number of
+    signatures (more than one: compiled again for other argument types), slowest first. Must
+    run before any kernel module is imported (``main`` sees to that)."""
+    cache = perfmap.fresh_cache()
+    timer = _CompileTimer()
+    try:
+        t0 = time.perf_counter()
+        with event.install_listener("numba:compile", timer):
+            from autoballoon.results.run import simulate, with_overrides
+            from autoballoon.scenario.parse import default_scenario_path, load_scenario
+            scenario = with_overrides(load_scenario(default_scenario_path()),
+                                      {"run.duration": duration})
+            simulate(scenario, progress=False)
+        wall = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    kernels = dict(sorted(((k, {"seconds": round(v["seconds"], 3), "signatures": v["signatures"]})
+                           for k, v in timer.kernels.items()), key=lambda kv: -kv[1]["seconds"]))
+    return {"wall_seconds": round(wall, 2),
+            "compile_seconds": round(sum(v["seconds"] for v in timer.kernels.values()), 2),
+            "kernels_compiled": len(kernels), "kernels": kernels}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="autoballoon bench", description=__doc__.split("\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -230,11 +283,17 @@ def main(argv=None) -> int:
                     help="instead: a 16-point sweep of the default scenario on 1 and on N Dask "
                          "workers (wall seconds, speed-up)")
     ap.add_argument("--workers", type=int, help="N for --sweep (default: one per core)")
+    ap.add_argument("--compile", action="store_true",
+                    help="instead: compile the kernels afresh for a short default run and print "
+                         "the compile seconds per kernel (JSON)")
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
     if a.sweep:
         print(json.dumps(sweep_bench(a.workers)))
+        return 0
+    if a.compile:
+        print(json.dumps(compile_bench(), indent=1))
         return 0
     cache = perfmap.fresh_cache() if a.perf_map else None
     out = bench(a.events, a.pages, seed=a.seed, repeat=a.repeat)
