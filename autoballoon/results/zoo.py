@@ -91,10 +91,23 @@ def zoo_table(runs: pd.DataFrame, ci: float = 0.95, n_boot: int = 2000) -> pd.Da
     keyed = runs.assign(baseline_of=runs["baseline_of"].fillna(""))
     table = summarize_runs(keyed, ["scenario", "policy", "baseline_of"], metric_names(runs),
                            ci=ci, n_boot=n_boot)
-    order = {k: i for i, k in enumerate(dict.fromkeys(zip(runs["scenario"], runs["policy"])))}
+    order = {k: i for i, k in enumerate(_row_order(runs))}
     rank = [order[k] for k in zip(table["scenario"], table["policy"])]
     return table.assign(_rank=rank).sort_values("_rank", kind="stable").drop(
         columns="_rank").reset_index(drop=True)
+
+
+def _row_order(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """(scenario, policy) in the runs' order, each equal-inflate baseline right after its
+    automatic policy."""
+    keys = runs[["scenario", "policy", "baseline_of"]].drop_duplicates(["scenario", "policy"])
+    out = []
+    for s, p, b in keys.itertuples(index=False):
+        if pd.isna(b) or not b:
+            out.append((s, p))
+            out.extend((s, q) for s2, q, b2 in keys.itertuples(index=False)
+                       if s2 == s and b2 == p)
+    return out
 
 
 def wide(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
