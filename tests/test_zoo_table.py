@@ -100,3 +100,20 @@ def test_verdicts_and_findings_read_the_points(runs):
     assert "**`s1`**: the balloons reclaimed most under `qemu-auto` (80 MiB" in text
     assert "`static` harmed least (5.0 % at 80 MiB)" in text
     assert "more harm: `qemu-auto`" in text
+
+
+def test_baselines_that_share_a_run_are_each_one_row():
+    # two automatic policies that inflate nothing have the same equal-inflate baseline: one
+    # run id for static@a and static@b (the sweep runs it once and stores it for each label)
+    pols = {"none": dict(balloon=0.0, progress=1000, host_in=100),
+            "static@a": dict(balloon=0.0, progress=1000, host_in=100, of="a"),
+            "static@b": dict(balloon=0.0, progress=1000, host_in=100, of="b"),
+            "a": dict(balloon=0.0, progress=1000, host_in=100),
+            "b": dict(balloon=0.0, progress=1000, host_in=100)}
+    df = _frame(pols)
+    shared = df["policy"].isin(["static@a", "static@b"])
+    df.loc[shared, "run_id"] = "same-" + df.loc[shared, "seed"].astype(str)
+    runs = zoo_runs({"s": df})
+    assert len(runs) == 5 * 2
+    assert runs.groupby(["seed", "policy"]).size().eq(1).all()
+    assert (runs["host_pswpin"] == 100 + runs["seed"]).all()

@@ -43,9 +43,12 @@ ZOO_METRICS = ("balloon_mib", "host_used_mib", "host_pswpin", "host_pswpout", "g
 def _one_scenario(name: str, df: pd.DataFrame) -> pd.DataFrame:
     causes = stall_columns(df)
     guests = per_run(df, "guests", [*GUEST_SUMS, *causes.values()])
-    host = per_run(df, "host", HOST_COLUMNS)[["run_id", *HOST_COLUMNS]]
+    # a run is its point, seed and label: runs with one run id (the equal-inflate statics of
+    # policies that inflated alike) are stored once per label, so the run id alone is not a key
+    key = [c for c in ("point", "seed", "policy") if c in guests.columns]
+    host = per_run(df, "host", HOST_COLUMNS)[[*key, *HOST_COLUMNS]]
     runs = guests.merge(host.rename(columns={c: f"{c}_host" for c in HOST_COLUMNS}),
-                        on="run_id")
+                        on=key, validate="one_to_one")
     out = pd.DataFrame({
         "scenario": name, "seed": runs["seed"], "policy": runs["policy"],
         "baseline_of": runs["baseline_of"],
