@@ -117,3 +117,28 @@ def test_baselines_that_share_a_run_are_each_one_row():
     assert len(runs) == 5 * 2
     assert runs.groupby(["seed", "policy"]).size().eq(1).all()
     assert (runs["host_pswpin"] == 100 + runs["seed"]).all()
+
+
+def test_findings_name_the_automatic_policies_that_never_inflated():
+    from autoballoon.results.zoo import describe_zoo
+    pols = {**POLICIES, "static@mom": dict(balloon=0.0, progress=1000, host_in=100, of="mom"),
+            "mom": dict(balloon=0.0, progress=1000, host_in=100)}
+    pts = pareto_points(zoo_table(zoo_runs({"s": _frame(pols)}), n_boot=200))
+    text = describe_zoo(pts)
+    assert "no balloon at all under `mom` (nor under their equal-inflate statics)" in text
+    assert "`qemu-auto`, " not in text.split("no balloon at all under")[1].split(".")[0]
+
+
+def test_zoo_policies_and_their_timers():
+    from autoballoon import load_scenario
+    from autoballoon.control.policies import POLICIES as REGISTRY
+    from autoballoon.results.zoo import policy_timers, zoo_policies
+    from autoballoon.scenario.bundled import scenario_path
+    names = zoo_policies(REGISTRY)
+    assert names[:3] == ["none", "static", "qemu-auto"] and len(set(names)) == len(names)
+    assert "firecracker" not in names and "libvirt-autodeflate" not in names
+    assert {"mom", "proxmox", "hyperv", "virtualbox", "free-page-reporting"} <= set(names)
+    t = policy_timers(load_scenario(scenario_path("staggered")), ["hyperv", "virtualbox", "mom"])
+    first = t.set_index(["policy", "timer"])["first_s"]
+    assert first[("hyperv", "report")] == 46.0            # silent for 45 reports, 1 s apart
+    assert first[("virtualbox", "clock")] == 30.0 and first[("mom", "engine")] == 10.0

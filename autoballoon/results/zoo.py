@@ -40,6 +40,34 @@ ZOO_METRICS = ("balloon_mib", "host_used_mib", "host_pswpin", "host_pswpout", "g
                "balloon_moved_mib")
 
 
+# presets whose balloon size the user sets: with no targets in the scenario they run as
+# ``none`` with an idle guest feature, so the zoo leaves them out unless asked for
+FIXED_SIZE_PRESETS = ("libvirt-autodeflate", "firecracker")
+FIRST = ("none", "static", "qemu-auto")
+
+
+def zoo_policies(registered) -> list[str]:
+    """The zoo's default policies: ``none``, ``static`` (the equal-inflate baselines),
+    ``qemu-auto``, then every other registered policy but :data:`FIXED_SIZE_PRESETS`."""
+    return [*FIRST, *(p for p in registered if p not in FIRST and p not in FIXED_SIZE_PRESETS)]
+
+
+def policy_timers(scenario, policies) -> pd.DataFrame:
+    """Each policy's daemon timers as built for ``scenario``: one row per timer (``policy``,
+    ``timer``, ``first_s``: when it is first due, ``period_s``), read from the policy object's
+    :class:`~autoballoon.control.policies.base.Every` attributes (a policy may still skip a
+    round: proxmox skips its first)."""
+    from autoballoon.control.policies import fit_guest_features, make_policy, policy_class
+    from autoballoon.control.policies.base import Every
+    rows = []
+    for name in policies:
+        fitted, _ = fit_guest_features(scenario, policy_class(name))
+        obj = make_policy(fitted, name, {})
+        rows += [{"policy": name, "timer": k, "first_s": v.next / 1e9, "period_s": v.period / 1e9}
+                 for k, v in vars(obj).items() if isinstance(v, Every)]
+    return pd.DataFrame(rows, columns=["policy", "timer", "first_s", "period_s"])
+
+
 def _one_scenario(name: str, df: pd.DataFrame) -> pd.DataFrame:
     causes = stall_columns(df)
     guests = per_run(df, "guests", [*GUEST_SUMS, *causes.values()])
@@ -199,6 +227,10 @@ def describe_zoo(points: pd.DataFrame, unit: str = "%") -> str:
         if least is not None:
             text += (f"; of the policies that reclaimed anything, `{least['policy']}` harmed "
                      f"least ({least['y']:.1f} {unit} at {least['x']:.0f} MiB)")
+        idle = sorted(pts.loc[(pts["kind"] == "automatic") & (pts["x"] <= 0), "policy"])
+        if idle:
+            text += (f"; no balloon at all under {', '.join(f'`{p}`' for p in idle)} (nor "
+                     f"under their equal-inflate statics)")
         mine = v[v["scenario"] == name]
         groups = {k: sorted(mine.loc[mine["verdict"] == k, "policy"])
                   for k in ("less harm", "more harm", "indistinguishable")}
