@@ -327,3 +327,121 @@ def plot_stalls(results: dict[str, Results], width: float = ONE_COLUMN) -> Paper
         ax_p.set_xlabel("work done (million page accesses)")
         ax_p.grid(axis="y", visible=False)
     return fig
+
+
+# --- the policy zoo -----------------------------------------------------------------------
+
+ZOO_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
+ZOO_COLOURS = (VERMILLION, BLUE, GREEN, PURPLE, ORANGE, SKY, BLACK, YELLOW)
+AXIS_LABELS = {"balloon_mib": "memory reclaimed by the balloons (MiB, time-averaged)",
+               "work_lost_pct": "work lost vs no balloon (%)",
+               "stall_s": "guest stall (s, summed over guests)",
+               "host_pswpin": "host swap-ins (pages)"}
+
+
+def zoo_styles(policies) -> dict[str, dict]:
+    """A colour and marker per policy, no two alike (baselines take their policy's)."""
+    out = {}
+    for k, p in enumerate(policies):
+        st = POLICY_STYLES.get(p)
+        out[p] = (dict(color=st["color"], marker=st["marker"]) if st else
+                  dict(color=ZOO_COLOURS[k % len(ZOO_COLOURS)],
+                       marker=ZOO_MARKERS[k % len(ZOO_MARKERS)]))
+    return out
+
+
+def plot_pareto(points: pd.DataFrame, width: float = TWO_COLUMN) -> PaperFigure:
+    """Memory reclaimed (x) against harm (y), one panel per scenario, one point per policy with
+    its confidence intervals as error bars (results/zoo.pareto_points). Each automatic policy's
+    equal-inflate static baseline is the hollow marker of the same colour, joined to it by a
+    thin line: same memory on average, so the vertical gap is what moving the balloon cost or
+    saved. The grey steps join the points no other point beats on both axes (the Pareto front:
+    more reclaimed, less harm)."""
+    scenarios = list(dict.fromkeys(points["scenario"]))
+    policies = list(dict.fromkeys(points.loc[points["kind"] != "baseline", "policy"]))
+    styles = zoo_styles(policies)
+    ncols = 2 if len(scenarios) > 1 else 1
+    nrows = -(-len(scenarios) // ncols)
+    fig = new_figure(width, 2.3 * nrows + 0.9)
+    with style.context(STYLE):
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, name in zip(axes, scenarios):
+            pts = points[points["scenario"] == name].set_index("policy")
+            for p, r in pts.iterrows():
+                own = r["baseline_of"] if r["kind"] == "baseline" else p
+                st = styles[own]
+                hollow = r["kind"] == "baseline"
+                ax.errorbar(r["x"], r["y"], xerr=_err(r, "x"), yerr=_err(r, "y"),
+                            color=st["color"], marker=st["marker"], ms=5, lw=0.7, capsize=1.5,
+                            mfc="white" if hollow else st["color"], zorder=3)
+                if hollow and own in pts.index:
+                    a = pts.loc[own]
+                    ax.plot([a["x"], r["x"]], [a["y"], r["y"]], color=st["color"], lw=0.6,
+                            alpha=0.6, zorder=2)
+            front = _front(pts)
+            ax.step(front["x"], front["y"], where="pre", color="0.6", lw=0.8, zorder=1)
+            ax.set_title(name)
+            ax.set_xlabel(AXIS_LABELS.get(points.attrs.get("reclaimed"), "memory reclaimed"))
+            ax.set_ylabel(AXIS_LABELS.get(points.attrs.get("harm"), "harm"))
+            ax.ticklabel_format(useOffset=False, style="plain")
+        for ax in axes[len(scenarios):]:
+            ax.remove()
+        handles = [Line2D([], [], ls="", color=st["color"], marker=st["marker"], label=p)
+                   for p, st in styles.items()]
+        handles.append(Line2D([], [], ls="", color="0.3", marker="o", mfc="white",
+                              label="equal-inflate static of that policy"))
+        fig.legend(handles=handles, loc="outside upper center", ncols=5, fontsize=6.5)
+    return fig
+
+
+def _err(r, axis: str):
+    if pd.isna(r[f"{axis}_low"]):
+        return None
+    return [[max(0.0, r[axis] - r[f"{axis}_low"])], [max(0.0, r[f"{axis}_high"] - r[axis])]]
+
+
+def _front(pts: pd.DataFrame) -> pd.DataFrame:
+    """The points no other beats on both axes (more x, less y), by x."""
+    xy = pts[["x", "y"]].dropna().sort_values(["x", "y"], ascending=[False, True])
+    keep, best = [], np.inf
+    for p, r in xy.iterrows():
+        if r["y"] < best:
+            keep.append(p)
+            best = r["y"]
+    return xy.loc[keep].sort_values("x")
+
+
+# --- per-second rates (results/rates.py) ------------------------------------------------------
+
+def plot_rates(results: dict[str, Results], rates, bin_s: float = 1.0, title: str | None = None,
+               width: float = TWO_COLUMN) -> PaperFigure:
+    """One panel per rate (results/rates.Rate: its label and unit), one line per run in
+    ``results`` (e.g. a driver variant), second by second, summed over guests. Panels that are
+    zero in every run are left out (and named in a note)."""
+    from autoballoon.results.rates import rate_series
+    series = [[rate_series(r.timeseries, rate, bin_s) for r in results.values()]
+              for rate in rates]
+    keep = [i for i, s in enumerate(series) if not _all_zero(s)]
+    dropped = [f"{rates[i].label} ({rates[i].unit})" for i in range(len(rates)) if i not in keep]
+    ncols = 2 if len(keep) > 1 else 1
+    nrows = -(-len(keep) // ncols)
+    fig = new_figure(width, ROW_HEIGHT * nrows + 0.55 + (0.15 if dropped else 0))
+    with style.context(STYLE):
+        axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
+        for ax, i in zip(axes, keep):
+            for k, (name, s) in enumerate(zip(results, series[i])):
+                _line(ax, s.index, s.to_numpy(), CYCLE[k % len(CYCLE)], k, len(results),
+                      drawstyle="steps-post")
+            ax.set_title(f"{rates[i].label} ({rates[i].unit})")
+            ax.set_ylim(bottom=0)
+            ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+        for ax in axes[len(keep):]:
+            ax.remove()
+        for ax in axes[:len(keep)][-ncols:]:
+            ax.set_xlabel(f"simulated time (s; {bin_s:g} s bins)")
+            ax.xaxis.set_tick_params(labelbottom=True)
+        fig.legend(handles=[_handle(CYCLE[k % len(CYCLE)], n) for k, n in enumerate(results)],
+                   loc="outside upper center", ncols=len(results), title=title,
+                   title_fontproperties={"size": 8, "weight": "bold"})
+        _note(fig, _dropped_note(dropped).replace("every policy", "every run"))
+    return fig

@@ -6,6 +6,7 @@ from machines import MS, MiB, S, guest, phases, run, scenario
 from autoballoon import uapi
 from autoballoon.machine import Machine
 from autoballoon.machine import layout as L
+from autoballoon.machine.mm.constants import BALLOON_PUFF_SLEEP_NS
 from autoballoon.scenario.spec import WorkloadSpec
 from autoballoon.trace import AccessTrace
 from autoballoon.trace.ops import OP_EXIT, OP_WRITE
@@ -47,6 +48,9 @@ def test_driver_moves_towards_target_256_pages_per_batch():
     assert m.meminfo(0)["balloon_actual"] == 0
     assert v["balloon_inflate"] == v["balloon_deflate"] == 1000
     assert v["balloon_reversals"] == 1
+    # balloon_lock was held for each batch's round trip, no longer (no allocation stalled)
+    assert v["balloon_lock_ns"] == (8 * g.tell_host_ns + 1000 * g.madvise_dontneed_ns
+                                    + 1000 * g.madvise_willneed_ns)
 
 
 def test_inflate_without_deflate_on_oom_lowers_memtotal_with_it_does_not():
@@ -129,6 +133,8 @@ def test_rfc_lock_across_out_of_puff_refuses_every_shrinker_call():
     assert fixed["balloon_deflate"] > 2048
     assert fixed["balloon_shrinker_busy"] < fixed["balloon_shrinker_calls"]
     assert fixed["balloon_inflate"] > 6144 + 2048          # inflated what it gave back again
+    # the RFC holds the lock through every 200 ms out-of-puff sleep (balloon_lock_ns)
+    assert rfc["balloon_lock_ns"] >= rfc["balloon_out_of_puff"] * BALLOON_PUFF_SLEEP_NS
 
 
 def test_6_1_deflate_on_oom_stays_until_the_host_writes_the_target_again():

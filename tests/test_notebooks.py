@@ -20,7 +20,8 @@ TYPED_RESULT = re.compile(r"\d+(\.\d+)?\s*(MiB|GiB|KiB|%|pages|ms|s\b|x\b)")
 
 
 def test_there_are_notebooks():
-    assert {p.name for p in NOTEBOOKS} >= {"auto-vs-static.ipynb", "explorer.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {"auto-vs-static.ipynb", "explorer.ipynb",
+                                           "policy-zoo.ipynb", "rfc-fixme-spin.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -88,6 +89,29 @@ def test_auto_vs_static_shows_three_figures_per_scenario_and_the_numbers(execute
     tables = [o["data"]["text/html"] for o in cell.outputs if "text/html" in o.get("data", {})]
     assert len(tables) == 4 and all("host_pswpin" in t for t in tables)
     assert all("Host swap traffic" in f and "Work done" in f for f in findings)
+
+
+def _markdown(nb) -> list[str]:
+    return [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", [])
+            if "text/markdown" in o.get("data", {})]
+
+
+def test_policy_zoo_draws_both_pareto_figures_and_states_its_verdicts(executed):
+    nb = executed["policy-zoo"]
+    cell = next(c for c in nb.cells if "figure" in c.metadata.get("tags", []))
+    assert len(_images(cell)) == 2                  # work lost, host swap-ins
+    text = "\n".join(_markdown(nb))
+    assert "**`staggered`**: the balloons reclaimed most under" in text
+    assert "equal-inflate static in" in text and "(non-overlapping intervals over 2 seeds)" in text
+
+
+def test_rfc_spin_shows_the_rates_and_explains_them_with_this_runs_numbers(executed):
+    nb = executed["rfc-fixme-spin"]
+    cell = next(c for c in nb.cells if "figure" in c.metadata.get("tags", []))
+    assert len(_images(cell)) == 1
+    text = "\n".join(_markdown(nb))
+    assert "**The spin is the balloon fighting the guest.**" in text
+    assert re.search(r"the shrinker returned -1 in\s+\d+% of the calls", text)
 
 
 # --- the explorer, driven from Python -------------------------------------------------------

@@ -456,6 +456,19 @@ def test_fit_guest_features_turns_off_the_rfc_shrinker():
     assert fit_guest_features(fitted, policy_class("mom")) == (fitted, "")
 
 
+def test_compare_plans_presets_on_guests_without_their_features():
+    """Each policy runs on its deployed guest features (plan), so its parameters are checked
+    on those too: the presets are accepted beside guests that lack them."""
+    from autoballoon.results.compare import plan, policy_entries
+    s = load_scenario(FAKE.replace("DURATION", "1s").replace("NEED", "8MiB").replace(
+        'features = ["stats_vq"]', 'features = ["stats_vq", "auto_balloon"]'))
+    entries = policy_entries(s, ["none", "libvirt-autodeflate", "free-page-reporting"])
+    assert [e.label for e in entries] == ["none", "libvirt-autodeflate", "free-page-reporting"]
+    variant, _, note = plan(s, entries[1])
+    assert all(g.features == {"stats_vq", "deflate_on_oom"} for g in variant.guests)
+    assert "deflate_on_oom on" in note
+
+
 def test_firecracker_amount_is_a_balloon_size():
     s, _ = fit_guest_features(load_scenario(FAKE.replace("DURATION", "1s").replace(
         "NEED", "8MiB")), policy_class("firecracker"))

@@ -61,7 +61,8 @@ VMSTAT_ITEMS = (        # /proc/vmstat, as Linux names them
     "balloon_inflate", "balloon_deflate")
 DRIVER_COUNTERS = (     # the virtio_balloon driver's own (not in /proc/vmstat)
     "balloon_shrinker_calls", "balloon_shrinker_busy", "balloon_reversals",
-    "balloon_out_of_puff", "balloon_oom_deflate", "balloon_tell_host", "free_page_reported")
+    "balloon_out_of_puff", "balloon_oom_deflate", "balloon_tell_host", "free_page_reported",
+    "balloon_lock_ns")          # balloon_lock held (any holder), charged when the hold begins
 SIM_COUNTERS = (        # the simulation's accounting
     "stall_ns", "progress", "host_faults", "host_swapin_stalls",
     "vmpressure_events_low", "vmpressure_events_medium", "vmpressure_events_critical",

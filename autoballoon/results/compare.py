@@ -97,9 +97,10 @@ def policy_entries(scenario: Scenario, policies) -> list[Entry]:
         base.append(Entry(label, policy, None if params is None else dict(params),
                           bool(getattr(cls, "automatic", True))))
     for e in base:              # parameter values: build each policy once, before any run
-        if e.params is not None:
+        if e.params is not None:  # (on the guests it will run with: see plan)
             try:
-                build_policy(scenario, e.policy, e.params, e.label)
+                build_policy(fit_guest_features(scenario, e.cls)[0], e.policy, e.params,
+                             e.label)
             except SpecError as err:
                 raise SpecError(f"policies.{e.label}: {err}") from None
     autos = [e for e in base if e.automatic]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["summarize", "swept_keys", "per_run", "paired_difference"]
+__all__ = ["summarize", "summarize_runs", "swept_keys", "per_run", "paired_difference"]
 
 RUN_COLUMNS = ("point", "seed", "policy", "baseline_of", "run_id")
 DEFAULT_METRICS = ("pswpin", "pswpout", "stall_seconds", "progress")
@@ -100,6 +100,14 @@ def summarize(df: pd.DataFrame, by=None, metrics=DEFAULT_METRICS, rows: str = "h
     if paired is not None and paired is not False:
         auto, base = (None, None) if paired is True else paired
         runs = paired_difference(runs, metrics, auto, base)
+    return summarize_runs(runs, by, metrics, ci, n_boot, seed)
+
+
+def summarize_runs(runs: pd.DataFrame, by, metrics, ci: float = 0.95, n_boot: int = 2000,
+                   seed: int = 0) -> pd.DataFrame:
+    """:func:`summarize` of a frame with one row per run (e.g. from :func:`per_run`, with
+    columns derived from it): mean and ``ci`` bootstrap interval over the rows of each group."""
+    by, metrics = list(by), list(metrics)
     rng = np.random.default_rng(seed)
     out = []
     for group, g in runs.groupby(by, dropna=False, sort=True):

@@ -29,7 +29,9 @@ holds it only while pages move and the host is told, as mainline does. The RFC s
 passes its new *target* to ``leak_balloon``, which takes a *count* capped at 256: up to 256
 pages per 128 requested, nothing once the balloon is no larger than ``nr_to_scan``; "fixed"
 leaks ``min(size, nr_to_scan)``. A shrinker or OOM deflation holds the lock for its round trip
-and the work waits for it.
+and the work waits for it. ``balloon_lock_ns`` adds up every hold (the work's batches and the
+tasks' deflations), charged when the hold begins: a 200 ms out-of-puff batch counts in full at
+its start.
 
 Simplifications: the host learns of deflated pages atomically with the guest freeing them, so
 MUST_TELL_HOST orders nothing here and is only counted (``balloon_tell_host``); no page
@@ -39,9 +41,9 @@ report is in flight.
 from autoballoon.machine.host import memory as host
 from autoballoon.machine.jit import kernel
 from autoballoon.machine.layout import (
-    ALLOCSTALL, BALLOON_DEFLATE, BALLOON_INFLATE, BALLOON_OOM_DEFLATE, BALLOON_OUT_OF_PUFF,
-    BALLOON_REVERSALS, BALLOON_SHRINKER_BUSY, BALLOON_SHRINKER_CALLS, BALLOON_TELL_HOST,
-    FREE_PAGE_REPORTED, KERNEL_6_1, KERNEL_6_12, OOM_KILL, PGFAULT, PGMAJFAULT, PGSCAN_DIRECT,
+    ALLOCSTALL, BALLOON_DEFLATE, BALLOON_INFLATE, BALLOON_LOCK_NS, BALLOON_OOM_DEFLATE,
+    BALLOON_OUT_OF_PUFF, BALLOON_REVERSALS, BALLOON_SHRINKER_BUSY, BALLOON_SHRINKER_CALLS,
+    BALLOON_TELL_HOST, FREE_PAGE_REPORTED, KERNEL_6_1, KERNEL_6_12, OOM_KILL, PGFAULT, PGMAJFAULT, PGSCAN_DIRECT,
     PGSCAN_KSWAPD, PGSTEAL_DIRECT, PGSTEAL_KSWAPD, PSWPIN, PSWPOUT, P_AUTOBALLOON_RFC, P_BLOCK_BASE,
     P_FEATURES, P_FRAME_BASE, P_KERNEL_OLD, P_KERNEL_VERSION, P_MADVISE_DONTNEED_NS,
     P_MADVISE_WILLNEED_NS, P_MANAGED, P_NBLOCKS, P_NVPAGES, P_TELL_HOST_NS, P_VPAGE_BASE,
@@ -94,9 +96,12 @@ def tell_host_ns(m, g, pages, inflate):
 
 @kernel
 def lock_balloon(m, g, start, until):
-    """balloon_lock is held from ``start`` to ``until``."""
+    """balloon_lock is held from ``start`` to ``until`` (NEVER: until further notice; the hold
+    is counted once its end is known)."""
     m.S[g, S_BALLOON_LOCK_FROM] = start
     m.S[g, S_BALLOON_LOCK_UNTIL] = until
+    if until != NEVER:
+        m.V[g, BALLOON_LOCK_NS] += until - start
 
 
 @kernel
@@ -196,6 +201,7 @@ def deflate_in_task(m, g, num, now):
     start = m.S[g, S_BALLOON_LOCK_UNTIL] if balloon_lock_held(m, g, now) else now
     freed, tell = leak_balloon(m, g, num, start)
     m.S[g, S_CALLBACK_NS] += start - now + tell
+    m.V[g, BALLOON_LOCK_NS] += tell
     # The task holds the lock until start + tell; the balloon work waits for it. (The task's
     # own next call comes after it let go: the reclaim pass's clock does not move meanwhile.)
     m.S[g, S_BALLOON_TASK_UNTIL] = max(m.S[g, S_BALLOON_TASK_UNTIL], start + tell)
