@@ -148,6 +148,9 @@ class FakeMachine(MachineAPI):
                 "balloon_actual": self.balloon[g], "balloon_target": self.balloon_target[g],
                 "alive": 1, "pressure": self.pressure[g]}
 
+    def finished_ns(self, g):
+        return None                                  # the fake's workloads never end
+
     def balloon_stats(self, g):
         mi = self.meminfo(g)
         stats = dict.fromkeys(STATS_TAGS, 0)

@@ -27,26 +27,43 @@ def syscall_file_pages(trace: AccessTrace) -> np.ndarray:
     return pages[((ops & OP_FILE) != 0) & ((ops & OP_SYSCALL) != 0)]
 
 
+class Repetitions:
+    """How repetition k of ``trace`` numbers its pages (module docstring), one repetition at a
+    time: the machine fills its copy of a long build from these without the whole repeated trace
+    ever existing as one more array."""
+
+    def __init__(self, trace: AccessTrace, n: int, fresh_files: bool = False):
+        if n < 1:
+            raise TraceError(f"{trace.where}: repeat expected an integer >= 1, got {n}")
+        self.trace, self.n = trace, n
+        files = syscall_file_pages(trace) if fresh_files and n > 1 else np.zeros(0, np.int64)
+        self.nfiles = len(files)
+        self.rank = np.full(trace.footprint, -1, np.int64)     # -1: the same page every time
+        self.rank[files] = np.arange(len(files))
+        self.footprint = trace.footprint + (n - 1) * self.nfiles
+
+    def __len__(self) -> int:
+        return self.n * len(self.trace)
+
+    def pages(self, k: int) -> np.ndarray:
+        """The page column of repetition k (0-based): read()/write() file page p is
+        ``footprint + (k - 1) * F + rank(p)`` from the second repetition on."""
+        page = self.trace.page
+        if k == 0 or not self.nfiles:
+            return page
+        rank = self.rank[page]
+        moved = rank >= 0
+        out = page.copy()
+        out[moved] = self.trace.footprint + (k - 1) * self.nfiles + rank[moved]
+        return out
+
+
 def repeat(trace: AccessTrace, n: int, fresh_files: bool = False) -> AccessTrace:
-    """``trace`` ``n`` times back to back (module docstring). With ``fresh_files``, repetition
-    k >= 1 maps read()/write() file page p to ``footprint + (k - 1) * F + rank(p)`` (F such
-    pages), so the footprint grows by ``(n - 1) * F``."""
-    if n < 1:
-        raise TraceError(f"{trace.where}: repeat expected an integer >= 1, got {n}")
+    """``trace`` ``n`` times back to back as one AccessTrace (module docstring); with
+    ``fresh_files`` the footprint grows by ``(n - 1) * F`` (F read()/write() file pages)."""
+    reps = Repetitions(trace, n, fresh_files)
     if n == 1:
         return trace
-    pages = [trace.page] * n
-    if fresh_files:
-        files = syscall_file_pages(trace)
-        is_file = np.zeros(trace.footprint, bool)
-        is_file[files] = True
-        rank = np.zeros(trace.footprint, np.int64)
-        rank[files] = np.arange(len(files))
-        moved = is_file[trace.page]
-        for k in range(1, n):
-            p = trace.page.copy()
-            p[moved] = trace.footprint + (k - 1) * len(files) + rank[trace.page[moved]]
-            pages[k] = p
     meta = {**trace.meta, "repeat": n, "fresh_files": bool(fresh_files)}
-    return AccessTrace(np.tile(trace.gap_ns, n), np.concatenate(pages), np.tile(trace.op, n),
-                       meta=meta, where=f"{trace.where} (repeat {n})")
+    return AccessTrace(np.tile(trace.gap_ns, n), np.concatenate([reps.pages(k) for k in range(n)]),
+                       np.tile(trace.op, n), meta=meta, where=f"{trace.where} (repeat {n})")
