@@ -189,7 +189,9 @@ def scale_bench(scenario: str = "rfc-v2", policy: str | None = None,
     same scenario first, so ``wall_s`` is the run; ``boot_s`` is the Machine's set-up (state
     allocation, boot). ``events``: trace events the guests replayed (``progress``: accesses, not
     the frees and exits between them). ``peak_rss_mib``: the process's high-water RSS (getrusage),
-    the whole process. Prints nothing but the JSON object."""
+    the whole process. ``cpu_s``: the CPU time the process got during the run (user + system);
+    on a shared machine ``wall_s`` also counts the time other processes had the CPU, and
+    ``sim_s_per_cpu_s`` is the speed the code would have on a core of its own."""
     import resource
 
     from autoballoon.control.loop import control_loop, load_scenario, resolve_policy
@@ -208,17 +210,18 @@ def scale_bench(scenario: str = "rfc-v2", policy: str | None = None,
     machine = Machine(sc)
     boot = time.perf_counter() - t0
     recorder = Recorder(machine, sc)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     control_loop(sc, machine, pol, recorder, False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     _, summary = recorder.frames(policy_name(pol))
     guests, host = summary[summary["guest"] != "host"], summary[summary["guest"] == "host"].iloc[0]
     events = int(guests["progress"].sum())
     sim = sc.run.duration_ns / 1e9
     return {"scenario": scenario, "policy": policy_name(pol), "guests": len(sc.guests),
             "simulated_s": sim, "wall_s": round(wall, 1), "boot_s": round(boot, 1),
-            "sim_s_per_wall_s": round(sim / wall, 2), "events": events,
-            "events_per_s": round(events / wall),
+            "sim_s_per_wall_s": round(sim / wall, 2), "cpu_s": round(cpu, 1),
+            "sim_s_per_cpu_s": round(sim / cpu, 2), "events": events,
+            "events_per_s": round(events / wall), "events_per_cpu_s": round(events / cpu),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "host_pswpout": int(host["pswpout"]), "host_pswpin": int(host["pswpin"]),
             "builds_finished": int(guests["elapsed_s"].notna().sum()),
