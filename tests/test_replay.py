@@ -60,3 +60,17 @@ def test_completion_time_is_missing_for_a_workload_that_does_not_end(tmp_path):
     w = WorkloadSpec(kind="trace", path=_tiny_build(tmp_path), loop=True)
     s = simulate(scenario(guest(workload=w), duration=1 * S)).summary
     assert s["finish_s"].isna().all() and s["elapsed_s"].isna().all()
+
+
+def test_start_jitter_delays_the_start_by_a_seeded_random_time(tmp_path):
+    """start_jitter = 1 s: the build starts up to 1 s after its start, at a time the seed
+    decides; elapsed_s (the build time) counts from there."""
+    from autoballoon import simulate
+    w = WorkloadSpec(kind="trace", path=_tiny_build(tmp_path), start_ns=250 * MS,
+                     start_jitter_ns=1 * S)
+    rows = [simulate(scenario(guest(workload=w), duration=2 * S, seed=seed)).summary.iloc[0]
+            for seed in (1, 2, 3)]
+    delays = [r["finish_s"] - r["elapsed_s"] - 0.25 for r in rows]
+    assert all(0 <= d < 1 for d in delays) and len(set(delays)) == 3
+    for r in rows:
+        assert r["elapsed_s"] == pytest.approx(0.1 + r["stall_seconds"], abs=1e-12)

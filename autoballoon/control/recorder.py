@@ -12,8 +12,8 @@ the state at ``t`` and the target the host set at ``t``.
 ``stall_seconds``, ``final_actual_mib`` (QEMU's ``actual``: guest memory after ballooning),
 time-weighted ``mean_balloon_mib`` / ``mean_used_mib``, ``max_used_mib``, ``policy``, and the
 workload's completion: ``finish_s``, the simulated time at which its replay ended (a build's
-last event and its stall; ``Machine.finished_ns``), and ``elapsed_s``, that less the workload's
-``start`` (the build time) — missing (NaN) for a workload still running at the end of the run,
+last event and its stall; ``Machine.finished_ns``), and ``elapsed_s``, that less the time the
+workload started (its ``start`` and ``start_jitter``: the build time) — missing (NaN) for a workload still running at the end of the run,
 looping, or killed by an OOM killer. Values
 that do not apply to a row (a guest's stall on the host row) are missing (``<NA>``).
 """
@@ -95,7 +95,7 @@ class Recorder:
                 row["final_actual_mib"] = float(mine["actual"].iloc[-1]) / MIB
                 row["mean_balloon_mib"] = time_mean(mine, "balloon") / MIB
                 g = self.names.index(name)
-                start = self.scenario.guests[g].workload.start_ns
+                start = self.machine.workload_start_ns(g)
                 row["finish_s"] = np.nan if finish[g] is None else finish[g] / 1e9
                 row["elapsed_s"] = np.nan if finish[g] is None else (finish[g] - start) / 1e9
             row["mean_used_mib"] = time_mean(mine, "used") / MIB

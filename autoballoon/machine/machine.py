@@ -62,6 +62,13 @@ def _seed(run_seed: int, g: int, spec_seed: int | None) -> int:
     return int(np.int64(np.uint64(x or 1)))
 
 
+def start_jitter(seed: int, span_ns: int) -> int:
+    """A workload's random start delay in [0, span_ns), from its guest's generator seed."""
+    if span_ns <= 0:
+        return 0
+    return int(np.random.default_rng(seed & (2**63 - 1)).integers(0, span_ns))
+
+
 class Machine:
     """Host + guests. Guests are indexed 0..n-1 in scenario order (``names``)."""
 
@@ -69,6 +76,7 @@ class Machine:
         self.scenario = scenario
         self.debug = debug
         self.names = [g.name for g in scenario.guests]
+        self.started_ns = [0] * len(self.names)      # when each workload starts (boot sets it)
         self.now_ns = 0
         self._slice_no = 0
         self._traces = self._load_traces(traces or {})
@@ -217,7 +225,10 @@ class Machine:
         S[layout.S_VMP_LEVEL] = -1
         S[layout.S_RNG] = _seed(run_seed, g, gs.workload.seed)
         S[layout.S_ALIVE] = layout.ALIVE_RUNNING
-        S[layout.S_CLOCK] = gs.workload.start_ns
+        start = gs.workload.start_ns + start_jitter(int(S[layout.S_RNG]),
+                                                    gs.workload.start_jitter_ns)
+        self.started_ns[g] = start
+        S[layout.S_CLOCK] = start
         if gs.target is not None:
             # virtballoon_probe(): a device that starts with a target kicks the balloon work
             S[layout.S_BALLOON_TARGET] = (gs.memory - gs.target) >> PAGE_SHIFT
@@ -233,7 +244,7 @@ class Machine:
         else:
             m.wl_kind[g] = layout.WL_PHASES
             S[layout.S_WL_PHASE] = m.wl_start[g]
-            S[layout.S_WL_PHASE_START] = wl.start_ns
+            S[layout.S_WL_PHASE_START] = start
 
     @staticmethod
     def _back_at_boot(m, base, nslab, kernel_start, n):
@@ -296,6 +307,10 @@ class Machine:
         out["alive"] = int(S[layout.S_ALIVE])
         out["pressure"] = int(S[layout.S_VMP_LEVEL])      # last vmpressure level, -1 before any
         return out
+
+    def workload_start_ns(self, g: int) -> int:
+        """When guest g's workload starts: its ``start`` plus its random ``start_jitter``."""
+        return self.started_ns[g]
 
     def finished_ns(self, g: int) -> int | None:
         """When guest g's workload ended (its last event and that event's stall: the clock

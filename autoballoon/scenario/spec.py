@@ -158,6 +158,10 @@ class WorkloadSpec:
             "the next part of a bigger build")
     start_ns: int = duration("start", 0, valid=lambda v: v >= 0, expected="a duration >= 0",
                              doc="time before the first access")
+    start_jitter_ns: int = duration(
+        "start_jitter", 0, valid=lambda v: v >= 0, expected="a duration >= 0",
+        doc="the workload starts a random time in [0, start_jitter) after `start`, drawn from "
+            "the guest's seed (so runs with other seeds start their guests in another order)")
     seed: int | None = setting("seed", value_int, None, valid=lambda v: v >= 0,
                                expected="an integer >= 0",
                                doc="default: derived from the run seed and guest index")
