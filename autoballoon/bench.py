@@ -291,16 +291,16 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
-    if a.scale:
-        from autoballoon.scenario.document import parse_assignment
-        print(json.dumps(scale_bench(a.scale, a.policy,
-                                     dict(parse_assignment(x) for x in a.overrides))))
-        return 0
     if a.sweep:
         print(json.dumps(sweep_bench(a.workers)))
         return 0
     cache = perfmap.fresh_cache() if a.perf_map else None
-    out = bench(a.events, a.pages, seed=a.seed, repeat=a.repeat)
+    if a.scale:
+        from autoballoon.scenario.document import parse_assignment
+        out = scale_bench(a.scale, a.policy, dict(parse_assignment(x) for x in a.overrides))
+        a.json = True
+    else:
+        out = bench(a.events, a.pages, seed=a.seed, repeat=a.repeat)
     if cache:
         path, n = perfmap.write()
         shutil.rmtree(cache, ignore_errors=True)
