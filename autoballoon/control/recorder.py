@@ -13,8 +13,8 @@ the state at ``t`` and the target the host set at ``t``.
 time-weighted ``mean_balloon_mib`` / ``mean_used_mib``, ``max_used_mib``, ``policy``, and the
 workload's completion: ``finish_s``, the simulated time at which its replay ended (a build's
 last event and its stall; ``Machine.finished_ns``), and ``elapsed_s``, that less the time the
-workload started (its ``start`` and ``start_jitter``: the build time) — missing (NaN) for a workload still running at the end of the run,
-looping, or killed by an OOM killer. Values
+workload started (its ``start`` and ``start_jitter``: the build time) — missing (NaN) for a
+workload still running at the end of the run, looping, or killed by an OOM killer. Values
 that do not apply to a row (a guest's stall on the host row) are missing (``<NA>``).
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ class Recorder:
 
     def _summary(self, ts: pd.DataFrame, name_of_policy: str) -> pd.DataFrame:
         rows = []
-        finish = [self.machine.finished_ns(g) for g in range(len(self.names))]
+        index = {name: g for g, name in enumerate(self.names)}
         for name in self.names + ["host"]:
             first, last = self.first[name], self.prev[name]
             row = {"guest": name, **{k: last[k] - first[k] for k in last}}
@@ -94,10 +94,10 @@ class Recorder:
                 row["stall_seconds"] = row.pop("stall_ns") / 1e9
                 row["final_actual_mib"] = float(mine["actual"].iloc[-1]) / MIB
                 row["mean_balloon_mib"] = time_mean(mine, "balloon") / MIB
-                g = self.names.index(name)
-                start = self.machine.workload_start_ns(g)
-                row["finish_s"] = np.nan if finish[g] is None else finish[g] / 1e9
-                row["elapsed_s"] = np.nan if finish[g] is None else (finish[g] - start) / 1e9
+                end = self.machine.finished_ns(index[name])
+                start = self.machine.workload_start_ns(index[name])
+                row["finish_s"] = np.nan if end is None else end / 1e9
+                row["elapsed_s"] = np.nan if end is None else (end - start) / 1e9
             row["mean_used_mib"] = time_mean(mine, "used") / MIB
             row["max_used_mib"] = float(mine["used"].max()) / MIB
             row["policy"] = name_of_policy
