@@ -6,6 +6,10 @@ same trace in the same run.
 run of the default scenario and prints, per kernel, the seconds numba spent compiling it
 (``compile_bench``).
 
+``autoballoon bench --scale`` instead runs the full-scale scenario (``rfc-v2``: 35 x 1 GiB guests,
+a whole kernel build each) once and prints simulated seconds, wall seconds, their ratio, trace
+events per second and the peak RSS (``scale_bench``).
+
 ``autoballoon bench --sweep`` instead times a 16-point sweep of the default scenario on a local Dask
 cluster of 1 worker and of N (one per core) and prints the speed-up (``sweep_bench``).
 
@@ -22,6 +26,7 @@ ratio to libCacheSim is the ceiling for any model written this way on this machi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -182,6 +187,53 @@ def bench(events: int = EVENTS, pages: int = PAGES, memory_fraction: float = 0.1
     return out
 
 
+def scale_bench(scenario: str = "rfc-v2", policy: str | None = None,
+                overrides: dict | None = None) -> dict:
+    """One run of ``scenario`` (a bundled name or a path) as ``simulate`` does it, per-tick
+    recording included. The kernels are loaded (and the traces read) by a one-tick run of the
+    same scenario first, so ``wall_s`` is the run; ``boot_s`` is the Machine's set-up (state
+    allocation, boot). ``events``: trace events the guests replayed (``progress``: accesses, not
+    the frees and exits between them). ``peak_rss_mib``: the process's high-water RSS (getrusage),
+    the whole process. ``cpu_s``: the CPU time the process got during the run (user + system);
+    on a shared machine ``wall_s`` also counts the time other processes had the CPU, and
+    ``sim_s_per_cpu_s`` is the speed the code would have on a core of its own."""
+    import resource
+
+    from autoballoon.control.loop import control_loop, load_scenario, resolve_policy
+    from autoballoon.control.policies.base import policy_name
+    from autoballoon.control.recorder import Recorder
+    from autoballoon.machine import Machine
+    from autoballoon.results.run import with_overrides
+    from autoballoon.scenario.bundled import scenario_path
+    sc = with_overrides(load_scenario(scenario_path(scenario)), overrides)
+    pol = resolve_policy(sc, policy)
+    tick = sc.run.tick_ns
+    warm = Machine(dataclasses.replace(sc, run=dataclasses.replace(sc.run, duration_ns=tick)))
+    warm.advance(tick)
+    del warm
+    t0 = time.perf_counter()
+    machine = Machine(sc)
+    boot = time.perf_counter() - t0
+    recorder = Recorder(machine, sc)
+    t0, c0 = time.perf_counter(), time.process_time()
+    control_loop(sc, machine, pol, recorder, False)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    _, summary = recorder.frames(policy_name(pol))
+    guests, host = summary[summary["guest"] != "host"], summary[summary["guest"] == "host"].iloc[0]
+    events = int(guests["progress"].sum())
+    sim = sc.run.duration_ns / 1e9
+    return {"scenario": scenario, "policy": policy_name(pol), "guests": len(sc.guests),
+            "simulated_s": sim, "wall_s": round(wall, 1), "boot_s": round(boot, 1),
+            "sim_s_per_wall_s": round(sim / wall, 2), "cpu_s": round(cpu, 1),
+            "sim_s_per_cpu_s": round(sim / cpu, 2), "events": events,
+            "events_per_s": round(events / wall), "events_per_cpu_s": round(events / cpu),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "host_pswpout": int(host["pswpout"]), "host_pswpin": int(host["pswpin"]),
+            "builds_finished": int(guests["elapsed_s"].notna().sum()),
+            "build_s_mean": round(float(guests["elapsed_s"].mean()), 1),
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
 SWEEP_GRID = {"host.memory": ["512MiB", "576MiB", "640MiB", "704MiB"],
               "host.policy_params.inflate": ["4MiB", "8MiB", "16MiB", "32MiB"]}
 
@@ -286,6 +338,12 @@ def main(argv=None) -> int:
     ap.add_argument("--compile", action="store_true",
                     help="instead: compile the kernels afresh for a short default run and print "
                          "the compile seconds per kernel (JSON)")
+    ap.add_argument("--scale", nargs="?", const="rfc-v2", metavar="SCENARIO",
+                    help="instead: one run of the full-scale scenario (default rfc-v2: 35 x 1 GiB "
+                         "guests) - simulated and wall seconds, events/s, peak RSS")
+    ap.add_argument("--policy", help="--scale: the policy (default: the scenario's)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="--scale: override a scenario key (repeatable)")
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -296,7 +354,12 @@ def main(argv=None) -> int:
         print(json.dumps(compile_bench(), indent=1))
         return 0
     cache = perfmap.fresh_cache() if a.perf_map else None
-    out = bench(a.events, a.pages, seed=a.seed, repeat=a.repeat)
+    if a.scale:
+        from autoballoon.scenario.document import parse_assignment
+        out = scale_bench(a.scale, a.policy, dict(parse_assignment(x) for x in a.overrides))
+        a.json = True
+    else:
+        out = bench(a.events, a.pages, seed=a.seed, repeat=a.repeat)
     if cache:
         path, n = perfmap.write()
         shutil.rmtree(cache, ignore_errors=True)

@@ -16,7 +16,7 @@ from autoballoon.control.loop import load_scenario
 from autoballoon.control.policies import make_policy
 from autoballoon.plots import plot_comparison
 from autoballoon.results.run import simulate
-from autoballoon.scenario.bundled import bundled_scenarios
+from autoballoon.scenario.bundled import quick_scenarios
 from autoballoon.scenario.scale import shorten
 from autoballoon.scenario.spec import PAGE_SIZE, Scenario
 
@@ -64,7 +64,7 @@ class Explorer:
                  run_now: bool = True):
         import ipywidgets as w
 
-        self.base = {b.name: load_scenario(b.path) for b in bundled_scenarios()}
+        self.base = {b.name: load_scenario(b.path) for b in quick_scenarios()}
         first = self.base[scenario]
         host_mib = first.host.memory // MIB
         over = sum(g.memory for g in first.guests) / first.host.memory

@@ -444,4 +444,38 @@ def plot_rates(results: dict[str, Results], rates, bin_s: float = 1.0, title: st
                    loc="outside upper center", ncols=len(results), title=title,
                    title_fontproperties={"size": 8, "weight": "bold"})
         _note(fig, _dropped_note(dropped).replace("every policy", "every run"))
+
+
+# (title with unit, series of one run's time series)
+HOST_SWAP_PANELS = (
+    ("host swap-outs (thousand pages, cumulative)",
+     lambda ts: _by_time(_host_rows(ts), "pswpout").cumsum() / 1e3),
+    ("host swap-ins (thousand pages, cumulative)",
+     lambda ts: _by_time(_host_rows(ts), "pswpin").cumsum() / 1e3),
+    ("host swap used (MiB)", lambda ts: _by_time(_host_rows(ts), "swap_used") / MIB),
+    ("guest memory after ballooning, all guests (GiB)",
+     lambda ts: _by_time(_guest_rows(ts), "actual") / 2**30),
+)
+
+
+def plot_host_swap(results: dict[str, Results], title: str | None = None,
+                   width: float = TWO_COLUMN) -> PaperFigure:
+    """The host's swapping of guest memory over time, one line per policy: swap-outs and
+    swap-ins (cumulative, pages, as the RFC counted them), host swap in use, and the guests'
+    memory after ballooning (QEMU's ``actual``, summed). The panels are always all drawn (a flat
+    zero line is a result here)."""
+    fig = new_figure(width, ROW_HEIGHT * 2 + 0.6)
+    with style.context(STYLE):
+        axes = fig.subplots(2, 2, sharex=True).ravel()
+        for ax, (label, fn) in zip(axes, HOST_SWAP_PANELS):
+            for k, (name, r) in enumerate(results.items()):
+                s = fn(r.timeseries)
+                _line(ax, s.index, s.to_numpy(), policy_style(name, k), k, len(results))
+            ax.set_title(label)
+            ax.set_ylim(bottom=0)
+        for ax in axes[2:]:
+            ax.set_xlabel("simulated time (s)")
+        fig.legend(handles=[_handle(policy_style(n, k), n) for k, n in enumerate(results)],
+                   loc="outside upper center", ncols=min(len(results), 6), title=title,
+                   title_fontproperties={"size": 8, "weight": "bold"})
     return fig

@@ -148,6 +148,12 @@ class FakeMachine(MachineAPI):
                 "balloon_actual": self.balloon[g], "balloon_target": self.balloon_target[g],
                 "alive": 1, "pressure": self.pressure[g]}
 
+    def workload_start_ns(self, g):
+        return self.scenario.guests[g].workload.start_ns
+
+    def finished_ns(self, g):
+        return None                                  # the fake's workloads never end
+
     def balloon_stats(self, g):
         mi = self.meminfo(g)
         stats = dict.fromkeys(STATS_TAGS, 0)

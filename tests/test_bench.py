@@ -26,3 +26,17 @@ def test_bare_lru_matches_an_ordered_dict_lru(frames, seed):
     trace = zipf_pages(3000, 100, 0.9, seed)
     assert bare_lru(trace, 100, frames) == lru_misses(trace.tolist(), frames)
 
+
+
+def test_scale_bench_reports_one_run_of_the_scenario(capsys):
+    """`bench --scale SCENARIO` on a small scenario: one run, its figures consistent (the
+    speed figures themselves are measured, never asserted)."""
+    import json
+
+    from autoballoon.bench import main
+    assert main(["--scale", "traces-mix", "--set", "run.duration=2s", "--policy", "none"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scenario"] == "traces-mix" and out["policy"] == "none" and out["guests"] == 5
+    assert out["simulated_s"] == 2.0 and out["events"] > 0 and out["peak_rss_mib"] > 0
+    assert out["builds_finished"] == 0          # nothing ends in 2 s: all loop or run longer
+    assert {"wall_s", "cpu_s", "sim_s_per_wall_s", "events_per_s", "boot_s"} <= set(out)

@@ -17,6 +17,7 @@ from test_sweep import TINY
 from autoballoon.errors import SpecError
 from autoballoon.scenario.document import (
     apply_overrides, dumps, parse_assignment, parse_document, resolve, to_document)
+from autoballoon.scenario.bundled import bundled_path
 from autoballoon.scenario.parse import default_scenario_path, load_scenario, package_data_dirs
 from autoballoon.scenario.spec import PhaseSpec, ScheduleEntry
 
@@ -46,7 +47,7 @@ def trace_scenario(tmp_path):
 
 TEXTS = {"default": default_scenario_path().read_text(), "good": GOOD, "tiny": TINY,
          "loop": LOOP_TEXT.replace("DURATION", "2s"), "results": RESULTS_TEXT,
-         "policies": POLICIES_TEXT}
+         "policies": POLICIES_TEXT, "rfc-v2": bundled_path("rfc-v2").read_text()}
 
 
 @pytest.mark.parametrize("name", sorted(TEXTS))
@@ -92,6 +93,23 @@ def test_replicas_changed_in_code_become_one_table_each():
                                                         target=512 * MIB))
                                     for n in ("vm-0", "vm-1", "vm-2", "vm-3")] + \
         [plain(changed.schedule[1])]
+
+
+def test_staggered_replicas_stay_one_table_and_take_overrides():
+    s = load_scenario(bundled_path("rfc-v2"))
+    doc = to_document(s)
+    assert len(doc["guest"]) == 1 and doc["guest"][0]["count"] == 35
+    assert doc["guest"][0]["stagger"] == "1s"
+    back = resolve(doc, {"guest.vm.kernel": "3.7", "guest.vm.count": 3})
+    assert [(g.name, g.kernel, g.workload.start_ns) for g in back.guests] == [
+        (f"vm-{k}", "3.7", k * 10**9) for k in range(3)]
+    # replicas whose starts are not evenly spaced any more are one table each
+    guests = list(s.guests[:3])
+    guests[2] = dataclasses.replace(guests[2], workload=dataclasses.replace(
+        guests[2].workload, start_ns=7 * 10**9))
+    doc = to_document(dataclasses.replace(s, guests=tuple(guests)))
+    assert [t["name"] for t in doc["guest"]] == ["vm-0", "vm-1", "vm-2"]
+    assert [t["workload"]["start"] for t in doc["guest"]] == ["0ns", "1s", "7s"]
 
 
 def test_overrides_reach_every_replica_and_nested_keys():

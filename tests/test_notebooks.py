@@ -163,3 +163,17 @@ def test_explorer_new_scenario_starts_from_its_own_sizes(explorer):
     assert explorer.host_mib.value == 512 and s.host.memory == 512 * MIB
     assert [g.name for g in s.guests] == ["build", "sort", "db", "xz", "disk"]
     assert sum(g.memory for g in s.guests) == 832 * MIB
+
+
+def test_rfc_v2_puts_the_rfcs_table_beside_ours(executed):
+    nb = executed["rfc-v2"]
+    tables = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
+              if "text/html" in o.get("data", {})]
+    assert len(tables) == 2                         # at the RFC's host and the matched one
+    for t in tables:
+        assert "RFC: no auto-balloon" in t and "ours: qemu-auto" in t and "1.54 M" in t
+    figure = next(c for c in nb.cells if "figure" in c.metadata.get("tags", []))
+    assert len(_images(figure)) == 2                # host swap over time, per host
+    prose = [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", [])
+             if "text/markdown" in o.get("data", {})]
+    assert any("Why ours differ" in p and "RFC: 1,540,000" in p for p in prose)

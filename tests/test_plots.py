@@ -27,9 +27,11 @@ from autoballoon.results.export import export_figure, export_table
 from autoballoon.results.findings import describe
 from autoballoon.results.stalls import OTHER, UNSPLIT, stall_by_cause, stall_table
 from autoballoon.scenario.bundled import (
+    FULL_SCALE,
     bundled_path,
     bundled_scenarios,
     header_comment,
+    quick_scenarios,
     scenario_path,
 )
 from autoballoon.scenario.parse import load_scenario, parse_scenario
@@ -246,8 +248,11 @@ def test_library_lists_every_bundled_scenario_with_its_description():
 
 
 def test_bundled_scenarios_are_short_and_small():
-    """`make figures` must finish in minutes: tens of seconds, guests of 128-512 MiB."""
-    for b in bundled_scenarios():
+    """The explorer and `make figures`' quick notebooks must finish in minutes: tens of seconds,
+    guests of 128-512 MiB (the full-scale reproductions aside)."""
+    assert {b.name for b in bundled_scenarios()} - {b.name for b in quick_scenarios()} == \
+        FULL_SCALE
+    for b in quick_scenarios():
         s = load_scenario(b.path)
         assert s.run.duration_ns <= 60 * 10**9, b.name
         assert all(128 * MIB <= g.memory <= 512 * MIB for g in s.guests), b.name
@@ -277,3 +282,15 @@ def test_shorten_compresses_the_timeline():
                                                               2 * 10**9]
     assert [p.passes for p in early.workload.phases][:2] == [1, 1]
     assert "shortened to 3s" in short.raw["description"]
+
+
+def test_rfc_v2_is_the_rfcs_testbed():
+    """35 guests of 1 GiB on a 32 GiB host with 16 GiB of swap, starts 1 s apart, each a
+    kernel build replayed long enough to last about as long as the RFC's (~600 s)."""
+    s = load_scenario(bundled_path("rfc-v2"))
+    assert len(s.guests) == 35 and {g.memory for g in s.guests} == {2**30}
+    assert s.host.memory == 32 * 2**30 and s.host.swap.size == 16 * 2**30
+    assert [g.workload.start_ns for g in s.guests] == [k * 10**9 for k in range(35)]
+    w = s.guests[0].workload
+    assert "kbuild" in w.path and w.repeat == 10 and w.fresh_files and not w.loop
+    assert s.run.duration_ns >= 700 * 10**9

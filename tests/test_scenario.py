@@ -48,6 +48,16 @@ GOOD = textwrap.dedent("""\
     """)
 
 
+def test_stagger_starts_replica_k_k_times_later():
+    text = _replace('count = 4', 'count = 4\nstagger = "1.5s"').replace(
+        'workload = { kind = "phases", phases = [ { length = "600MiB"',
+        'workload = { kind = "phases", start = "2s", phases = [ { length = "600MiB"')
+    s = load_scenario(text)
+    assert [g.workload.start_ns for g in s.guests] == [2 * 10**9 + k * 15 * 10**8
+                                                       for k in range(4)] + [0]
+    assert [g.group for g in s.guests] == ["vm"] * 4 + [None]
+
+
 def test_good_file_parses(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(GOOD)
@@ -128,6 +138,10 @@ BAD = [
      'target = "2GiB"'),
     (('count = 4', 'count = 0'), r"guest\[0\]\.count: expected an integer in \[1, 4096\]",
      "count = 0"),
+    (('count = 4', 'count = 4\nstagger = "soon"'), r"guest\[0\]\.stagger: expected a duration",
+     'stagger = "soon"'),
+    (('kernel = "3.7"', 'kernel = "3.7"\nstagger = "1s"'),
+     r"guest\[1\]\.stagger: expected a `count` of replicas", 'stagger = "1s"'),
     (('features = ["stats_vq", "auto_balloon"]', 'features = ["stats_vq", "autoballoon"]'),
      r"guest\[0\]\.features: expected features among", 'features = ["stats_vq", "autoballoon"]'),
     (('policy = "qemu-auto"', 'policy = "qemu-magic"'), r"host\.policy: expected one of",

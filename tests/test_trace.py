@@ -344,6 +344,24 @@ def test_cloudphysics_golden_mix():
     assert d["duration_ns"] == 7200 * 10**9
 
 
+# --- repeat ---------------------------------------------------------------------------------
+def test_repeat_with_fresh_files_renames_only_read_write_file_pages():
+    """Pages 0 (anon), 1 (mapped file: a program), 2 and 3 (read()/write() files), 3 times:
+    repetitions 2 and 3 reach the read()/write() pages under new numbers 4, 5 and 6, 7."""
+    from autoballoon.trace.repeat import repeat
+    t = AccessTrace([1, 2, 3, 4, 5], [0, 1, 2, 3, 0],
+                    [OP_WRITE, OP_FILE, OP_FILE | OP_SYSCALL,
+                     OP_FILE | OP_SYSCALL | OP_WRITE, OP_EXIT])
+    r = repeat(t, 3, fresh_files=True)
+    assert r.page.tolist() == [0, 1, 2, 3, 0, 0, 1, 4, 5, 0, 0, 1, 6, 7, 0]
+    assert r.op.tolist() == t.op.tolist() * 3 and r.gap_ns.tolist() == [1, 2, 3, 4, 5] * 3
+    assert r.footprint == 8 and r.meta["repeat"] == 3
+    assert repeat(t, 3).page.tolist() == t.page.tolist() * 3     # same files every time
+    assert repeat(t, 1) is t
+    with pytest.raises(TraceError, match="repeat expected an integer >= 1"):
+        repeat(t, 0)
+
+
 # --- recorder ------------------------------------------------------------------------------
 def test_record_real_program():
     from autoballoon.trace import record
@@ -487,6 +505,34 @@ def test_record_needs_a_command():
 
 
 # --- CLI -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("flag, meaning", [([], None), (["--trace-reads"], True),
+                                           (["--no-trace-reads"], False)])
+def test_cli_record_passes_trace_reads(tmp_path, monkeypatch, flag, meaning):
+    """`trace record --trace-reads` requires tracefs, `--no-trace-reads` never uses it, and
+    without either the recorder decides (tracefs when usable)."""
+    import autoballoon.trace.record  # noqa: F401  (the module, not the function)
+    rec_mod = sys.modules["autoballoon.trace.record"]
+    seen = {}
+
+    def fake_record(command, interval_ns, trace_reads):
+        seen.update(command=command, trace_reads=trace_reads)
+        return AccessTrace(np.array([0], np.int64), np.array([0], np.int64),
+                           np.array([OP_EXIT], np.uint8)), 0
+    monkeypatch.setattr(rec_mod, "record", fake_record)
+    out = tmp_path / "t.parquet"
+    assert cli.main(["trace", "record", "--out", str(out), *flag, "--", "true"]) == 0
+    assert seen == {"command": ["true"], "trace_reads": meaning} and out.exists()
+
+
+def test_cli_record_no_trace_reads_takes_fd_positions(tmp_path):
+    """A real recording with --no-trace-reads: the metadata says reads came from fd positions
+    (also as root with tracefs, where the default would take them from tracefs)."""
+    out = tmp_path / "t.parquet"
+    assert cli.main(["trace", "record", "--out", str(out), "--interval", "50ms",
+                     "--no-trace-reads", "--", "sh", "-c", "sleep 0.2"]) == 0
+    assert str(load(out).meta["file_reads"]).startswith("fd positions")
+
+
 def test_cli_synth_info_convert_expand(tmp_path, capsys):
     z = tmp_path / "z.parquet"
     assert cli.main(["trace", "synth", "zipf", str(z), "--pages", "100", "--seed", "2"]) == 0

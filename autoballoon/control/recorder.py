@@ -10,7 +10,11 @@ the state at ``t`` and the target the host set at ``t``.
 
 ``summary``: one row per guest plus one row with ``guest == "host"``: every counter over the run,
 ``stall_seconds``, ``final_actual_mib`` (QEMU's ``actual``: guest memory after ballooning),
-time-weighted ``mean_balloon_mib`` / ``mean_used_mib``, ``max_used_mib`` and ``policy``. Values
+time-weighted ``mean_balloon_mib`` / ``mean_used_mib``, ``max_used_mib``, ``policy``, and the
+workload's completion: ``finish_s``, the simulated time at which its replay ended (a build's
+last event and its stall; ``Machine.finished_ns``), and ``elapsed_s``, that less the time the
+workload started (its ``start`` and ``start_jitter``: the build time) — missing (NaN) for a
+workload still running at the end of the run, looping, or killed by an OOM killer. Values
 that do not apply to a row (a guest's stall on the host row) are missing (``<NA>``).
 """
 from __future__ import annotations
@@ -24,7 +28,7 @@ SUMMARY_FIRST = ("pswpin", "pswpout", "pgmajfault", "pgfault", "allocstall", "oo
                  "pgscan_kswapd", "pgscan_direct", "pgsteal_kswapd", "pgsteal_direct",
                  "workingset_refault", "balloon_inflate", "balloon_deflate")
 FLOAT_COLUMNS = ("time_s", "stall_seconds", "final_actual_mib", "mean_balloon_mib",
-                 "mean_used_mib", "max_used_mib")
+                 "mean_used_mib", "max_used_mib", "finish_s", "elapsed_s")
 TEXT_COLUMNS = ("guest", "policy")
 
 
@@ -81,6 +85,7 @@ class Recorder:
 
     def _summary(self, ts: pd.DataFrame, name_of_policy: str) -> pd.DataFrame:
         rows = []
+        index = {name: g for g, name in enumerate(self.names)}
         for name in self.names + ["host"]:
             first, last = self.first[name], self.prev[name]
             row = {"guest": name, **{k: last[k] - first[k] for k in last}}
@@ -89,12 +94,17 @@ class Recorder:
                 row["stall_seconds"] = row.pop("stall_ns") / 1e9
                 row["final_actual_mib"] = float(mine["actual"].iloc[-1]) / MIB
                 row["mean_balloon_mib"] = time_mean(mine, "balloon") / MIB
+                end = self.machine.finished_ns(index[name])
+                start = self.machine.workload_start_ns(index[name])
+                row["finish_s"] = np.nan if end is None else end / 1e9
+                row["elapsed_s"] = np.nan if end is None else (end - start) / 1e9
             row["mean_used_mib"] = time_mean(mine, "used") / MIB
             row["max_used_mib"] = float(mine["used"].max()) / MIB
             row["policy"] = name_of_policy
             rows.append(row)
         first_cols = ["guest", "policy", *SUMMARY_FIRST, "stall_seconds", "progress",
-                      "final_actual_mib", "mean_balloon_mib", "mean_used_mib", "max_used_mib"]
+                      "final_actual_mib", "mean_balloon_mib", "mean_used_mib", "max_used_mib",
+                      "finish_s", "elapsed_s"]
         return _frame(rows, first_cols)
 
 

@@ -62,6 +62,12 @@ def boot_memory(spec, ram: int, wsf: int = 10, old: bool = False) -> BootMemory:
     return BootMemory(reserved, managed, kernel, wm)
 
 
+def trace_key(wl) -> tuple:
+    """A trace workload's stream in the machine: its file and how it is repeated (guests
+    replaying the same file the same way share one copy)."""
+    return wl.path, wl.repeat, wl.fresh_files and wl.repeat > 1
+
+
 def _seed(run_seed: int, g: int, spec_seed: int | None) -> int:
     """A non-zero per-guest generator seed (splitmix64 of the run seed and guest index)."""
     x = (spec_seed if spec_seed is not None else run_seed * 1_000_003 + g) & (2**64 - 1)
@@ -72,6 +78,13 @@ def _seed(run_seed: int, g: int, spec_seed: int | None) -> int:
     return int(np.int64(np.uint64(x or 1)))
 
 
+def start_jitter(seed: int, span_ns: int) -> int:
+    """A workload's random start delay in [0, span_ns), from its guest's generator seed."""
+    if span_ns <= 0:
+        return 0
+    return int(np.random.default_rng(seed & (2**63 - 1)).integers(0, span_ns))
+
+
 class Machine:
     """Host + guests. Guests are indexed 0..n-1 in scenario order (``names``)."""
 
@@ -79,6 +92,7 @@ class Machine:
         self.scenario = scenario
         self.debug = debug
         self.names = [g.name for g in scenario.guests]
+        self.started_ns = [0] * len(self.names)      # when each workload starts (boot sets it)
         self.now_ns = 0
         self._slice_no = 0
         self._traces = self._load_traces(traces or {})
@@ -91,29 +105,36 @@ class Machine:
 
     # --- boot ---------------------------------------------------------------------------------
     def _load_traces(self, given: dict) -> dict:
+        """Each trace file once (``given``: streams by path, instead of files), and each way
+        a guest repeats one (trace/repeat.py), keyed by ``trace_key``."""
         from autoballoon import trace as tracelib
-        out = dict(given)
+        from autoballoon.trace.repeat import Repetitions
+        files = dict(given)
+        out = {}
         for gs in self.scenario.guests:
             wl = gs.workload
-            if wl.kind == "trace" and wl.path not in out:
-                out[wl.path] = tracelib.load(wl.path)
+            if wl.kind == "trace" and trace_key(wl) not in out:
+                if wl.path not in files:
+                    files[wl.path] = tracelib.load(wl.path)
+                out[trace_key(wl)] = Repetitions(files[wl.path], wl.repeat, wl.fresh_files)
         return out
 
     def _vpages(self, gs) -> int:
         wl = gs.workload
         if wl.kind == "trace":
-            return int(self._traces[wl.path].footprint)
+            return int(self._traces[trace_key(wl)].footprint)
         return -(-wl.mapping_bytes // PAGE_SIZE)
 
     def _sizes(self) -> dict:
         """The arguments of state.allocate() for this scenario."""
         guests = self.scenario.guests
-        paths = list(dict.fromkeys(g.workload.path for g in guests if g.workload.kind == "trace"))
+        paths = list(dict.fromkeys(trace_key(g.workload) for g in guests
+                                   if g.workload.kind == "trace"))
         phases = [p for g in guests if g.workload.kind == "phases" for p in g.workload.phases]
         return dict(nframes=[g.memory // PAGE_SIZE for g in guests],
                     nvpages=[self._vpages(g) for g in guests],
                     nslots=[g.swap.size // PAGE_SIZE for g in guests],
-                    trace_len=sum(len(self._traces[p].page) for p in paths),
+                    trace_len=sum(len(self._traces[p]) for p in paths),
                     nphases=len(phases),
                     cdf_len=sum(p.length // PAGE_SIZE for p in phases if p.pattern == "zipf"))
 
@@ -137,9 +158,10 @@ class Machine:
             wl = gs.workload
             if wl.kind == "trace":
                 # replicas share the answer (and the check's pass over the trace)
-                key = (gs.where, wl.path, wl.speed, wl.loop)
+                # (a repeated trace: each repetition is the base trace's events again)
+                key = (gs.where, trace_key(wl), wl.speed, wl.loop)
                 if key not in seen:
-                    seen[key] = self._check_trace(gs, self._traces[wl.path])
+                    seen[key] = self._check_trace(gs, self._traces[trace_key(wl)].trace)
                 work.append(seen[key])
             else:
                 think = min(p.think_ns for p in gs.workload.phases)
@@ -232,7 +254,8 @@ class Machine:
     def _boot(self) -> mmstate.MachineState:
         sc = self.scenario
         guests = sc.guests
-        paths = list(dict.fromkeys(g.workload.path for g in guests if g.workload.kind == "trace"))
+        paths = list(dict.fromkeys(trace_key(g.workload) for g in guests
+                                   if g.workload.kind == "trace"))
         m = mmstate.allocate(**self._sizes())
         self._fill_traces(m, paths)
         self._fill_phases(m)
@@ -246,22 +269,28 @@ class Machine:
         self._trace_offset = {}
         off = 0
         for p in paths:
-            t = self._traces[p]
-            n = len(t.page)
-            m.tr_gap[off:off + n] = t.gap_ns
-            m.tr_page[off:off + n] = t.page
-            m.tr_op[off:off + n] = t.op
-            self._trace_offset[p] = (off, off + n)
-            off += n
+            reps = self._traces[p]
+            start = off
+            for k in range(reps.n):
+                t = reps.trace
+                n = len(t)
+                m.tr_gap[off:off + n] = t.gap_ns
+                m.tr_page[off:off + n] = reps.pages(k)
+                m.tr_op[off:off + n] = t.op
+                off += n
+            self._trace_offset[p] = (start, off)
 
     def _page_kinds(self, m, g, wl) -> None:
         """The kind of each page of the workload's address space, as its mappings define it
         before any access (readahead must know a neighbour is a page of the same file): a trace
-        page's kind is its first event's; a phased workload's read phases are read() file
+        page's kind is its first event's (the pages a repetition renames are read()/write() file
+        pages, trace/repeat.py); a phased workload's read phases are read() file
         pages, the rest anonymous."""
         vb = int(m.P[g, layout.P_VPAGE_BASE])
         if wl.kind == "trace":
-            t = self._traces[wl.path]
+            reps = self._traces[trace_key(wl)]
+            t = reps.trace
+            m.vflags[vb + t.footprint:vb + reps.footprint] = c.V_KIND_SET | c.V_FILE
             access = t.op < OP_FREE
             pages, first = np.unique(t.page[access], return_index=True)
             ops = t.op[access][first]
@@ -334,7 +363,10 @@ class Machine:
         S[layout.S_VMP_LEVEL] = -1
         S[layout.S_RNG] = _seed(run_seed, g, gs.workload.seed)
         S[layout.S_ALIVE] = layout.ALIVE_RUNNING
-        S[layout.S_CLOCK] = gs.workload.start_ns
+        start = gs.workload.start_ns + start_jitter(int(S[layout.S_RNG]),
+                                                    gs.workload.start_jitter_ns)
+        self.started_ns[g] = start
+        S[layout.S_CLOCK] = start
         if gs.target is not None:
             # virtballoon_probe(): a device that starts with a target kicks the balloon work
             S[layout.S_BALLOON_TARGET] = (gs.memory - gs.target) >> PAGE_SHIFT
@@ -345,12 +377,12 @@ class Machine:
         self._page_kinds(m, g, wl)
         if wl.kind == "trace":
             m.wl_kind[g] = layout.WL_TRACE
-            m.wl_start[g], m.wl_end[g] = self._trace_offset[wl.path]
+            m.wl_start[g], m.wl_end[g] = self._trace_offset[trace_key(wl)]
             S[layout.S_WL_CURSOR] = m.wl_start[g]
         else:
             m.wl_kind[g] = layout.WL_PHASES
             S[layout.S_WL_PHASE] = m.wl_start[g]
-            S[layout.S_WL_PHASE_START] = wl.start_ns
+            S[layout.S_WL_PHASE_START] = start
 
     @staticmethod
     def _back_at_boot(m, base, nslab, kernel_start, n):
@@ -428,6 +460,18 @@ class Machine:
         out["alive"] = int(S[layout.S_ALIVE])
         out["pressure"] = int(S[layout.S_VMP_LEVEL])      # last vmpressure level, -1 before any
         return out
+
+    def workload_start_ns(self, g: int) -> int:
+        """When guest g's workload starts: its ``start`` plus its random ``start_jitter``."""
+        return self.started_ns[g]
+
+    def finished_ns(self, g: int) -> int | None:
+        """When guest g's workload ended (its last event and that event's stall: the clock
+        run_guest() left it at when next_event() said it had ended), ns; None while it runs, and
+        for a workload the guest's or the host's OOM killer ended."""
+        if self.m.S[g, layout.S_ALIVE] != layout.ALIVE_FINISHED:
+            return None
+        return int(self.m.S[g, layout.S_CLOCK])
 
     def balloon_stats(self, g: int) -> dict[str, int]:
         """The stats virtqueue as the host last polled it."""

@@ -32,6 +32,16 @@ def bundled_scenarios() -> list[Bundled]:
             for p in paths]
 
 
+# Full-scale reproductions: minutes to hours of simulation, for benchmarks (`autoballoon bench
+# --scale`) and their own notebooks; the quick tools (the explorer) leave them out.
+FULL_SCALE = frozenset({"rfc-v2"})
+
+
+def quick_scenarios() -> list[Bundled]:
+    """The bundled scenarios that run in seconds: all but the full-scale ones."""
+    return [b for b in bundled_scenarios() if b.name not in FULL_SCALE]
+
+
 def bundled_path(name: str) -> Path:
     """The bundled scenario called ``name`` (a file name without ``.toml``)."""
     path = library_dir() / f"{name}.toml"

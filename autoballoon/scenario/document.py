@@ -3,8 +3,9 @@ and dotted-key overrides applied to a document before it is parsed (``override``
 
 ``to_document(scenario)`` is the whole scenario as it runs, every default written out: ``[run]``
 (with the seed), ``[host]`` (the policy and its parameters), one ``[[guest]]`` per guest table
-(replicas that are still identical stay one table with ``count``, so the guests get the same
-names, ``vm-0``, ``vm-1``, ..., and the same group; replicas that were changed in code become one
+(replicas that are still identical, or identical but for starts ``stagger`` apart, stay one table
+with ``count``, so the guests get the same names, ``vm-0``, ``vm-1``, ..., and the same group;
+replicas that were changed in code become one
 table each, under the names they ran with), their workloads and phases, and the ``[[schedule]]``.
 Parsing it gives the same scenario back (``parse_document(to_document(s))`` equals ``s`` but for
 where it came from), which is what lets a manifest reproduce a run.
@@ -32,6 +33,7 @@ from autoballoon.errors import SpecError
 from autoballoon.scenario import settings as st
 from autoballoon.scenario.parse import WORKLOAD_ONLY, parse_scenario
 from autoballoon.scenario.spec import GuestSpec, Scenario
+from autoballoon.units import format_duration
 
 __all__ = ["to_document", "dumps", "parse_document", "override", "apply_overrides",
            "parse_value", "parse_assignment"]
@@ -63,24 +65,33 @@ def _guest(g: GuestSpec) -> dict:
     return out
 
 
-def _same_but_name(a: GuestSpec, b: GuestSpec) -> bool:
+def _same_but_name(a: GuestSpec, b: GuestSpec, later_ns: int = 0) -> bool:
+    """a and b are the same guest but for the name (and b starting ``later_ns`` after a)."""
+    b = dataclasses.replace(b, workload=dataclasses.replace(
+        b.workload, start_ns=b.workload.start_ns - later_ns))
     return {**_guest(a), "name": ""} == {**_guest(b), "name": ""}
 
 
 def _guest_tables(guests) -> list[dict]:
-    """Replica groups that are still whole and identical as one table with ``count``."""
+    """Replica groups that are still whole and identical (but for a ``stagger``) as one table
+    with ``count``."""
     tables, i = [], 0
     while i < len(guests):
         g = guests[i]
         n = 1
         if g.group is not None and g.name == f"{g.group}-0":
+            stagger = (max(guests[i + 1].workload.start_ns - g.workload.start_ns, 0)
+                       if i + 1 < len(guests) else 0)
             while (i + n < len(guests) and guests[i + n].group == g.group
-                   and guests[i + n].name == f"{g.group}-{n}" and _same_but_name(g, guests[i + n])):
+                   and guests[i + n].name == f"{g.group}-{n}"
+                   and _same_but_name(g, guests[i + n], n * stagger)):
                 n += 1
             later = [h for h in guests[i + n:] if h.group == g.group]
             if not later:
                 table = _guest(g)
                 table.update(name=g.group, count=n)
+                if stagger and n > 1:
+                    table["stagger"] = format_duration(stagger)
                 tables.append(table)
                 i += n
                 continue

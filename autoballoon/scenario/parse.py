@@ -14,6 +14,7 @@
     [[guest]]                   # one table per guest; `count` replicas become vm-0, vm-1, ...
     name = "vm"
     count = 4
+    stagger = "10s"             # replica k's workload starts k x 10 s after its `start`
     memory = "1GiB"
     swap = "1GiB"
     kernel = "6.1"              # or "3.7" (the shrinker semantics the 2012 RFC ran on)
@@ -35,6 +36,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -43,12 +45,14 @@ from autoballoon.scenario import settings as st
 from autoballoon.scenario.spec import (
     GuestSpec, HostSpec, PhaseSpec, RunSpec, Scenario, ScheduleEntry, WorkloadSpec)
 from autoballoon.scenario.values import fail, format_size, value_int, value_str
+from autoballoon.units import parse_duration
 
 TOP_KEYS = ("description", "run", "host", "guest", "schedule")
 # keys besides each spec's own settings
-GUEST_EXTRA = ("count", "workload")
+GUEST_EXTRA = ("count", "stagger", "workload")
 HOST_EXTRA = ("policy_params",)
-WORKLOAD_ONLY = {"phases": ("phases", "mapping"), "trace": ("path", "speed")}
+WORKLOAD_ONLY = {"phases": ("phases", "mapping"),
+                 "trace": ("path", "speed", "repeat", "fresh_files")}
 MAX_REPLICAS = 4096         # `count`: a page-level machine of more guests is beyond this model
 
 
@@ -200,6 +204,8 @@ class _Builder:
         kw = st.parse_table(GuestSpec, t, w)
         kw["workload"] = self.workload(_required(t, "workload", w), f"{w}.workload")
         if "count" not in t:
+            if "stagger" in t:
+                fail(f"{w}.stagger", "a `count` of replicas to stagger", t["stagger"])
             return [GuestSpec(**kw, where=w)]
         count = value_int(t["count"], f"{w}.count")
         if not 1 <= count <= MAX_REPLICAS:
@@ -210,7 +216,11 @@ class _Builder:
         name = kw.pop("name")
         if not name:
             fail(f"{w}.name", "a non-empty name (the replicas are NAME-0, NAME-1, ...)", name)
-        return [GuestSpec(name=f"{name}-{k}", group=name, **kw, where=w) for k in range(count)]
+        wl = kw.pop("workload")
+        stagger = parse_duration(t.get("stagger", 0), f"{w}.stagger")
+        return [GuestSpec(name=f"{name}-{k}", group=name, where=w, **kw,
+                          workload=replace(wl, start_ns=wl.start_ns + k * stagger))
+                for k in range(count)]
 
     def workload(self, t, w: str) -> WorkloadSpec:
         if not isinstance(t, dict):

@@ -174,8 +174,21 @@ class WorkloadSpec:
     speed: float = setting("speed", value_number, 1.0, valid=lambda v: v > 0,
                            expected="a number > 0", doc="trace: think times are divided by it")
     loop: bool = setting("loop", value_bool, False, doc="start again at the end")
+    repeat: int = setting("repeat", value_int, 1, valid=lambda v: v >= 1,
+                          expected="an integer >= 1",
+                          doc="trace: replayed this many times back to back as one run "
+                              "(it ends, or loops, after the last)")
+    fresh_files: bool = setting(
+        "fresh_files", value_bool, False,
+        doc="trace with repeat: every repetition reads and writes new files (its read()/write() "
+            "file pages are new pages; programs, libraries and anonymous pages are the same): "
+            "the next part of a bigger build")
     start_ns: int = duration("start", 0, valid=lambda v: v >= 0, expected="a duration >= 0",
                              doc="time before the first access")
+    start_jitter_ns: int = duration(
+        "start_jitter", 0, valid=lambda v: v >= 0, expected="a duration >= 0",
+        doc="the workload starts a random time in [0, start_jitter) after `start`, drawn from "
+            "the guest's seed (so runs with other seeds start their guests in another order)")
     seed: int | None = setting("seed", value_int, None, valid=lambda v: v >= 0,
                                expected="an integer >= 0",
                                doc="default: derived from the run seed and guest index")

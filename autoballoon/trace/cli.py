@@ -114,7 +114,7 @@ def cmd_record(args) -> int:
     from autoballoon.trace import store
     from autoballoon.trace.record import record
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    trace, status = record(command, interval_ns=args.interval)
+    trace, status = record(command, interval_ns=args.interval, trace_reads=args.trace_reads)
     store.save(trace, args.out)
     print(f"wrote {args.out} ({len(trace)} events, footprint {trace.footprint} pages); "
           f"command exited with {status}", file=sys.stderr)
@@ -183,6 +183,9 @@ def add_subparsers(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("record", help="run a program and record its page accesses")
     p.add_argument("--out", required=True)
     p.add_argument("--interval", type=positive_duration_ns, default=200_000_000)
+    p.add_argument("--trace-reads", action=argparse.BooleanOptionalAction, default=None,
+                   help="take file reads from tracefs (root; an error if unusable); "
+                        "--no-trace-reads: from fd positions; default: tracefs when usable")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     p.set_defaults(func=cmd_record)
     return trace
