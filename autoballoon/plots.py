@@ -333,7 +333,7 @@ def plot_stalls(results: dict[str, Results], width: float = ONE_COLUMN) -> Paper
 
 ZOO_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
 ZOO_COLOURS = (VERMILLION, BLUE, GREEN, PURPLE, ORANGE, SKY, BLACK, YELLOW)
-AXIS_LABELS = {"balloon_mib": "memory reclaimed by the balloons (MiB, time-averaged)",
+AXIS_LABELS = {"balloon_mib": "memory reclaimed by the balloons\n(MiB, time-averaged)",
                "work_lost_pct": "work lost vs no balloon (%)",
                "stall_s": "guest stall (s, summed over guests)",
                "host_pswpin": "host swap-ins (pages)"}

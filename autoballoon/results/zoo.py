@@ -197,12 +197,18 @@ def run_zoo(scenarios: dict, policies, seeds, out, set=None, workers=None,
 def verdicts(points: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and automatic policy: its harm against its equal-inflate baseline's
     (``y``, ``y_base``), and ``verdict``: "less harm" or "more harm" when the two confidence
-    intervals do not overlap, else "indistinguishable"."""
+    intervals do not overlap, else "indistinguishable"; "seeds do not vary it" when the two
+    differ but neither moved at all over the seeds (a replayed trace is the same run under every seed: its
+    zero-width intervals would call any difference certain)."""
     base = points[points["kind"] == "baseline"].set_index(["scenario", "baseline_of"])
     rows = []
     for _, a in points[points["kind"] == "automatic"].iterrows():
         b = base.loc[(a["scenario"], a["policy"])]
-        if a["y_high"] < b["y_low"]:
+        if a["y"] == b["y"] and a["y_low"] == b["y_low"] and a["y_high"] == b["y_high"]:
+            verdict = "indistinguishable"         # e.g. neither inflated: both ran as none
+        elif a["y_low"] == a["y_high"] and b["y_low"] == b["y_high"]:
+            verdict = "seeds do not vary it"
+        elif a["y_high"] < b["y_low"]:
             verdict = "less harm"
         elif a["y_low"] > b["y_high"]:
             verdict = "more harm"
@@ -233,7 +239,8 @@ def describe_zoo(points: pd.DataFrame, unit: str = "%") -> str:
                      f"under their equal-inflate statics)")
         mine = v[v["scenario"] == name]
         groups = {k: sorted(mine.loc[mine["verdict"] == k, "policy"])
-                  for k in ("less harm", "more harm", "indistinguishable")}
+                  for k in ("less harm", "more harm", "indistinguishable",
+                            "seeds do not vary it")}
         text += ". Against its equal-inflate static: " + "; ".join(
             f"{k}: {', '.join(f'`{p}`' for p in ps)}" for k, ps in groups.items() if ps) + "."
         lines.append(text)
