@@ -21,9 +21,9 @@ def swapping_guest(write_latency_ns):
 
 def test_a_page_written_to_swap_is_freed_only_after_its_write_completes():
     """pageout() starts the write and puts the folio back (PG_reclaim); a later scan frees it
-    once folio_rotate_reclaimable() moved it to the tail. With writes that take 10 s nothing
+    once folio_rotate_reclaimable() moved it to the tail. With writes that take 1 s nothing
     written in the first half second can have been freed; with fast writes most are."""
-    slow = run(scenario(swapping_guest(10 * S), duration=500 * MS)).vmstat(0)
+    slow = run(scenario(swapping_guest(1 * S), duration=500 * MS)).vmstat(0)
     fast = run(scenario(swapping_guest(20_000), duration=500 * MS)).vmstat(0)
     assert slow["pswpout"] > 1000 and slow["pgsteal_kswapd"] + slow["pgsteal_direct"] == 0
     assert fast["pgsteal_kswapd"] + fast["pgsteal_direct"] > 1000

@@ -419,7 +419,7 @@ def eight_gib(monkeypatch):
 
 def test_a_pebibyte_guest_is_refused_with_the_estimate(tmp_path, capsys, eight_gib):
     err = run_error(tmp_path, capsys, scenario_text(memory="1PiB"))
-    assert re.search(r"s\.toml:9: guest\[0\]\.memory: the machine's state would need 5\.0 TiB "
+    assert re.search(r"s\.toml:9: guest\[0\]\.memory: the machine's state would need 9\.0 TiB "
                      r"\(estimate; .*\), more than the 8\.0 GiB of memory available", err), err
 
 
@@ -427,7 +427,7 @@ def test_replicas_are_bounded_before_they_are_made(tmp_path, capsys, eight_gib):
     err = run_error(tmp_path, capsys, scenario_text(guest="count = 1099511627776"))
     assert re.search(r"s\.toml:10: guest\[0\]\.count: expected an integer in \[1, 4096\]", err)
     err = run_error(tmp_path, capsys, scenario_text(guest="count = 4096", memory="1GiB"))
-    assert re.search(r"guest\[0\]\.memory: the machine's state would need 20\.\d GiB .*"
+    assert re.search(r"guest\[0\]\.memory: the machine's state would need 36\.\d GiB .*"
                      r"for 4096 replicas", err), err
 
 

@@ -38,8 +38,10 @@ class Repetitions:
         self.trace, self.n = trace, n
         files = syscall_file_pages(trace) if fresh_files and n > 1 else np.zeros(0, np.int64)
         self.nfiles = len(files)
-        self.rank = np.full(trace.footprint, -1, np.int64)     # -1: the same page every time
-        self.rank[files] = np.arange(len(files))
+        self.rank = None            # (built only when pages move: a footprint may be sparse)
+        if self.nfiles:
+            self.rank = np.full(trace.footprint, -1, np.int64)     # -1: the same page each time
+            self.rank[files] = np.arange(len(files))
         self.footprint = trace.footprint + (n - 1) * self.nfiles
 
     def __len__(self) -> int:
