@@ -230,7 +230,8 @@ def scale_bench(scenario: str = "rfc-v2", policy: str | None = None,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "host_pswpout": int(host["pswpout"]), "host_pswpin": int(host["pswpin"]),
             "builds_finished": int(guests["elapsed_s"].notna().sum()),
-            "build_s_mean": round(float(guests["elapsed_s"].mean()), 1),
+            "build_s_mean": (round(float(guests["elapsed_s"].mean()), 1)
+                             if guests["elapsed_s"].notna().any() else None),
             "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 

@@ -39,4 +39,5 @@ def test_scale_bench_reports_one_run_of_the_scenario(capsys):
     assert out["scenario"] == "traces-mix" and out["policy"] == "none" and out["guests"] == 5
     assert out["simulated_s"] == 2.0 and out["events"] > 0 and out["peak_rss_mib"] > 0
     assert out["builds_finished"] == 0          # nothing ends in 2 s: all loop or run longer
+    assert out["build_s_mean"] is None          # (strict JSON: no NaN)
     assert {"wall_s", "cpu_s", "sim_s_per_wall_s", "events_per_s", "boot_s"} <= set(out)
