@@ -444,6 +444,7 @@ def plot_rates(results: dict[str, Results], rates, bin_s: float = 1.0, title: st
                    loc="outside upper center", ncols=len(results), title=title,
                    title_fontproperties={"size": 8, "weight": "bold"})
         _note(fig, _dropped_note(dropped).replace("every policy", "every run"))
+    return fig
 
 
 # (title with unit, series of one run's time series)
