@@ -177,3 +177,9 @@ def test_rfc_v2_puts_the_rfcs_table_beside_ours(executed):
     prose = [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", [])
              if "text/markdown" in o.get("data", {})]
     assert any("Why ours differ" in p and "RFC: 1,540,000" in p for p in prose)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_ends_with_its_references(path):
+    last = nbformat.read(path, 4).cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## References")
