@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from nbclient.exceptions import CellTimeoutError
 
 from autoballoon.scenario.spec import PAGE_SIZE
 
@@ -42,15 +43,31 @@ def test_prose_types_no_results(path):
             assert not TYPED_RESULT.search(cell.source), TYPED_RESULT.search(cell.source)[0]
 
 
+# The explorer's SMOKE cells take seconds. About one papermill run in four of it, on this
+# machine, never returns from its widget cell although the kernel reports it idle (nbclient waits
+# on; not understood, not reproduced with widgets alone). It gets a short cell timeout and one
+# more try; a second hang fails the test.
+RETRY_ON_HANG = {"explorer": 120}
+
+
+def _execute(path, out):
+    papermill.execute_notebook(str(path), str(out / path.name), parameters={"SMOKE": True},
+                               cwd=str(path.parent), kernel_name="python3",
+                               progress_bar=False, start_timeout=180,
+                               execution_timeout=RETRY_ON_HANG.get(path.stem, 900))  # never hang
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     out = tmp_path_factory.mktemp("notebooks")
     done = {}
     for path in NOTEBOOKS:
-        papermill.execute_notebook(str(path), str(out / path.name), parameters={"SMOKE": True},
-                                   cwd=str(path.parent), kernel_name="python3",
-                                   progress_bar=False, start_timeout=180,
-                                   execution_timeout=900)   # fail, never hang
+        try:
+            _execute(path, out)
+        except CellTimeoutError:
+            if path.stem not in RETRY_ON_HANG:
+                raise
+            _execute(path, out)
         done[path.stem] = nbformat.read(out / path.name, 4)
     return done
 
