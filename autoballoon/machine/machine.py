@@ -96,6 +96,7 @@ class Machine:
         self.now_ns = 0
         self._slice_no = 0
         self._traces = self._load_traces(traces or {})
+        self._kinds: dict = {}          # trace_key -> (pages, kind), see _trace_kinds
         try:
             self._check()
         except SpecError as e:
@@ -280,6 +281,21 @@ class Machine:
                 off += n
             self._trace_offset[p] = (start, off)
 
+    def _trace_kinds(self, key) -> tuple[np.ndarray, np.ndarray]:
+        """(pages, kind) of one trace: each accessed page's kind from its first event. Once per
+        trace, not per guest: the replicas of a group share it (a sort of the whole trace)."""
+        if key in self._kinds:
+            return self._kinds[key]
+        t = self._traces[key].trace
+        access = t.op < OP_FREE
+        pages, first = np.unique(t.page[access], return_index=True)
+        ops = t.op[access][first]
+        kind = np.full(len(pages), c.V_KIND_SET, np.uint8)
+        kind[(ops & OP_FILE) != 0] |= c.V_FILE
+        kind[((ops & OP_FILE) != 0) & ((ops & OP_SYSCALL) == 0)] |= c.V_MAPPED
+        self._kinds[key] = pages, kind
+        return pages, kind
+
     def _page_kinds(self, m, g, wl) -> None:
         """The kind of each page of the workload's address space, as its mappings define it
         before any access (readahead must know a neighbour is a page of the same file): a trace
@@ -289,14 +305,8 @@ class Machine:
         vb = int(m.P[g, layout.P_VPAGE_BASE])
         if wl.kind == "trace":
             reps = self._traces[trace_key(wl)]
-            t = reps.trace
-            m.vflags[vb + t.footprint:vb + reps.footprint] = c.V_KIND_SET | c.V_FILE
-            access = t.op < OP_FREE
-            pages, first = np.unique(t.page[access], return_index=True)
-            ops = t.op[access][first]
-            kind = np.full(len(pages), c.V_KIND_SET, np.uint8)
-            kind[(ops & OP_FILE) != 0] |= c.V_FILE
-            kind[((ops & OP_FILE) != 0) & ((ops & OP_SYSCALL) == 0)] |= c.V_MAPPED
+            m.vflags[vb + reps.trace.footprint:vb + reps.footprint] = c.V_KIND_SET | c.V_FILE
+            pages, kind = self._trace_kinds(trace_key(wl))
             m.vflags[vb + pages] = kind
             return
         for p in wl.phases:
